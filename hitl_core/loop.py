@@ -1,0 +1,169 @@
+"""The human-in-the-loop cycle: effective labels → retrain → evaluate → a new ModelVersion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from hitl_core.data import Dataset, Schema, content_hash
+from hitl_core.evaluate import classification_metrics, confusion
+from hitl_core.models import BASELINE_KINDS, FittedModel, Predictions, fit, predict_with_confidence
+from hitl_core.records import Decision, ModelVersion, Project
+from hitl_core.store import Store
+
+
+def effective_labels(original: pd.Series, decisions: pd.DataFrame) -> pd.Series:
+    """The latest human decision per row, else the original label; missing means unlabeled.
+
+    Parameters
+    ----------
+    original : labels as text, indexed by row key (missing = unlabeled)
+    decisions : frame with ``id``, ``row_key`` and ``new_label`` (``Store.decisions``)
+    """
+    labels = original.astype(object).copy()
+    if decisions.empty:
+        return labels
+    latest = decisions.sort_values("id").groupby("row_key", sort=False)["new_label"].last()
+    latest = latest[latest.index.isin(labels.index)]
+    labels.loc[latest.index] = latest.to_numpy(dtype=object)
+    return labels
+
+
+def n_human_labelled(decisions: pd.DataFrame) -> int:
+    """Rows that carry at least one human decision."""
+    return int(decisions["row_key"].nunique()) if not decisions.empty else 0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one trained model beside its baselines, on validation and on the held-out test set."""
+
+    validation: dict[str, float | None]
+    test: dict[str, float | None]
+    baselines: dict[str, dict[str, dict[str, float | None]]]  # kind → "validation"/"test" → metrics
+    confusion: dict[str, dict[str, int]]  # validation: true → predicted → count
+
+
+def score(model: FittedModel, dataset: Dataset, labels: pd.Series, part: str, *, threads: int = 1) -> dict:
+    """Metrics of ``model`` on one split's labelled rows."""
+    rows = labels.loc[dataset.rows(part)].dropna().index
+    X = dataset.features.loc[rows]
+    preds = predict_with_confidence(model, X, dataset.schema.classes, threads=threads)
+    return classification_metrics(labels.loc[rows].to_numpy(), preds.proba, dataset.schema.classes,
+                                  y_pred=model.estimator.predict(X))
+
+
+def train_and_evaluate(dataset: Dataset, labels: pd.Series, model_kind: str, *, seed: int = 0,
+                       threads: int = 1) -> tuple[FittedModel, Evaluation]:
+    """Fit on the labelled training pool only; score on validation and the held-out test set.
+
+    The test rows are never seen by the fit and never used to choose anything.
+    """
+    train_labels = labels.loc[dataset.rows("train")].dropna()
+    X_train = dataset.features.loc[train_labels.index]
+    model = fit(model_kind, dataset.schema, X_train, train_labels, seed=seed, threads=threads)
+    baselines = {
+        kind: {part: score(fit(kind, dataset.schema, X_train, train_labels, seed=seed), dataset, labels, part)
+               for part in ("validation", "test")}
+        for kind in BASELINE_KINDS
+    }
+    val_rows = labels.loc[dataset.rows("validation")].dropna().index
+    val_preds = predict_with_confidence(model, dataset.features.loc[val_rows], dataset.schema.classes, threads=threads)
+    matrix = confusion(labels.loc[val_rows].to_numpy(), val_preds.labels, dataset.schema.classes)
+    evaluation = Evaluation(
+        validation=classification_metrics(labels.loc[val_rows].to_numpy(), val_preds.proba, dataset.schema.classes),
+        test=score(model, dataset, labels, "test", threads=threads),
+        baselines=baselines,
+        confusion={str(t): {str(p): int(v) for p, v in row.items()} for t, row in matrix.iterrows()},
+    )
+    return model, evaluation
+
+
+def retrain(store: Store, project: Project, *, trigger: str, dataset: Dataset | None = None,
+            threads: int = 1) -> ModelVersion:
+    """Train on the project's current effective labels and store the result as its next version."""
+    dataset = dataset if dataset is not None else store.load_dataset(project)
+    decisions = store.decisions(project.id)
+    labels = effective_labels(dataset.labels, decisions)
+    model, evaluation = train_and_evaluate(dataset, labels, project.model_kind, seed=project.seed, threads=threads)
+    return store.add_model_version(
+        project.id, model=model, n_human_labels=n_human_labelled(decisions),
+        n_train=int(labels.loc[dataset.rows("train")].notna().sum()), n_decisions=len(decisions), trigger=trigger,
+        validation=evaluation.validation, test=evaluation.test, baselines=evaluation.baselines,
+        confusion=evaluation.confusion,
+    )
+
+
+def retrain_due(project: Project, n_decisions: int, latest: ModelVersion | None) -> bool:
+    """Whether the project's retrain policy asks for a new model now."""
+    if latest is None:
+        return True
+    pending = n_decisions - latest.n_decisions
+    if pending <= 0 or project.retrain_policy == "manual":
+        return False
+    if project.retrain_policy == "every_n":
+        return pending >= max(1, project.retrain_every)
+    return True
+
+
+def pool_predictions(model: FittedModel, dataset: Dataset, labels: pd.Series, *, threads: int = 1) -> pd.DataFrame:
+    """Predictions on the training pool (the rows people review) beside their given and effective labels."""
+    rows = dataset.rows("train")
+    preds: Predictions = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
+                                                 threads=threads)
+    frame = preds.to_frame()
+    frame.insert(0, "given", dataset.labels.loc[rows].to_numpy(dtype=object))
+    frame.insert(1, "label", labels.loc[rows].to_numpy(dtype=object))
+    frame["disagrees"] = frame["label"].notna() & (frame["label"] != frame["predicted"])
+    return frame
+
+
+def decisions_for(rows: pd.DataFrame, *, new_labels: pd.Series | None, user: str, model_version: int | None,
+                  note: str = "") -> list[Decision]:
+    """Turn reviewed rows of a ``pool_predictions`` frame into decisions to store.
+
+    ``new_labels`` (indexed by row key) overrides; without it each row's prediction is accepted.
+    """
+    decisions = []
+    for key, row in rows.iterrows():
+        new = row["predicted"] if new_labels is None else str(new_labels.loc[key])
+        decisions.append(Decision(
+            row_key=str(key), new_label=str(new), action="accept" if new == row["predicted"] else "override",
+            user=user, old_label=None if pd.isna(row["label"]) else str(row["label"]),
+            predicted_label=str(row["predicted"]), confidence=float(row["confidence"]),
+            model_version=model_version, note=note,
+        ))
+    return decisions
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What happened when decisions were recorded: how many were written, and the new version if retrained."""
+
+    n_saved: int
+    new_version: ModelVersion | None
+
+
+def record(store: Store, project: Project, decisions: list[Decision], *, threads: int = 1,
+           dataset: Dataset | None = None) -> Saved:
+    """Commit decisions first, then retrain if the project's policy says so."""
+    n_saved = store.add_decisions(project.id, decisions)
+    latest = store.latest_version(project.id)
+    if not retrain_due(project, store.count_decisions(project.id), latest):
+        return Saved(n_saved, None)
+    return Saved(n_saved, retrain(store, project, trigger="correction", dataset=dataset, threads=threads))
+
+
+def start_project(store: Store, *, name: str, source: str, frame: pd.DataFrame, schema: Schema, model_kind: str,
+                  seed: int = 0, threads: int = 1, **settings) -> tuple[Project, ModelVersion]:
+    """Store the dataset with its one split (reused if this content was seen before) and train version 1."""
+    dataset = Dataset.create(name, frame, schema, seed=seed)
+    dataset_hash = content_hash(dataset.frame)
+    if store.has_dataset(dataset_hash):
+        dataset = Dataset(name=name, frame=dataset.frame, schema=schema,
+                          split=store.load_dataset_split(dataset_hash))
+    else:
+        store.save_dataset(dataset, dataset_hash)
+    project = store.create_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
+                                   model_kind=model_kind, seed=seed, **settings)
+    return project, retrain(store, project, trigger="initial", dataset=dataset, threads=threads)
