@@ -342,7 +342,7 @@ def split_rows(
     labelled = labels.dropna()
     n_test = int(round(test_size * len(labelled)))
     n_val = int(round(validation_size * len(labelled)))
-    if n_test < 1 or n_val < 1 or len(labelled) - n_test - n_val < 2:
+    if len(labelled) < 10 or n_test < 1 or n_val < 1 or len(labelled) - n_test - n_val < 2:
         raise DataError(f"Only {len(labelled)} labelled rows; at least 10 are needed to hold out validation and test rows.")
     rest, test = _split(labelled, n_test, seed)
     _, val = _split(labelled.loc[rest], n_val, seed + 1)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.evaluate import classification_metrics, confusion
-from hitl_core.models import BASELINE_KINDS, FittedModel, Predictions, fit, predict_with_confidence
+from hitl_core.models import BASELINE_KINDS, FittedModel, fit, predict_with_confidence
 from hitl_core.records import Decision, ModelVersion, Project
 from hitl_core.store import Store
 
@@ -106,15 +106,21 @@ def retrain_due(project: Project, n_decisions: int, latest: ModelVersion | None)
     return True
 
 
-def pool_predictions(model: FittedModel, dataset: Dataset, labels: pd.Series, *, threads: int = 1) -> pd.DataFrame:
-    """Predictions on the training pool (the rows people review) beside their given and effective labels."""
+def pool_predictions(model: FittedModel, dataset: Dataset, decisions: pd.DataFrame, *,
+                     threads: int = 1) -> pd.DataFrame:
+    """Predictions on the training pool (the rows people review) beside the given and effective labels.
+
+    Columns: ``given``, ``label`` (effective), ``predicted``, ``confidence``, ``p(<class>)``…,
+    ``disagrees`` (labelled and predicted differently) and ``reviewed`` (a person decided on it).
+    """
     rows = dataset.rows("train")
-    preds: Predictions = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
-                                                 threads=threads)
-    frame = preds.to_frame()
+    labels = effective_labels(dataset.labels, decisions).loc[rows]
+    frame = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
+                                    threads=threads).to_frame()
     frame.insert(0, "given", dataset.labels.loc[rows].to_numpy(dtype=object))
-    frame.insert(1, "label", labels.loc[rows].to_numpy(dtype=object))
+    frame.insert(1, "label", labels.to_numpy(dtype=object))
     frame["disagrees"] = frame["label"].notna() & (frame["label"] != frame["predicted"])
+    frame["reviewed"] = frame.index.isin(decisions["row_key"]) if not decisions.empty else False
     return frame
 
 
@@ -144,14 +150,19 @@ class Saved:
     new_version: ModelVersion | None
 
 
+def retrain_if_due(store: Store, project: Project, *, dataset: Dataset | None = None,
+                   threads: int = 1) -> ModelVersion | None:
+    """Retrain when the project's policy asks for it; ``None`` when it does not."""
+    if not retrain_due(project, store.count_decisions(project.id), store.latest_version(project.id)):
+        return None
+    return retrain(store, project, trigger="correction", dataset=dataset, threads=threads)
+
+
 def record(store: Store, project: Project, decisions: list[Decision], *, threads: int = 1,
            dataset: Dataset | None = None) -> Saved:
     """Commit decisions first, then retrain if the project's policy says so."""
     n_saved = store.add_decisions(project.id, decisions)
-    latest = store.latest_version(project.id)
-    if not retrain_due(project, store.count_decisions(project.id), latest):
-        return Saved(n_saved, None)
-    return Saved(n_saved, retrain(store, project, trigger="correction", dataset=dataset, threads=threads))
+    return Saved(n_saved, retrain_if_due(store, project, dataset=dataset, threads=threads))
 
 
 def start_project(store: Store, *, name: str, source: str, frame: pd.DataFrame, schema: Schema, model_kind: str,

@@ -1,0 +1,29 @@
+"""HITL Workbench: the frame around the pages (page config, sidebar, navigation)."""
+import streamlit as st
+
+from hitl_ui import state
+
+st.set_page_config(page_title="HITL Workbench", page_icon=":material/model_training:", layout="wide")
+state.ensure_demo_project()
+
+with st.sidebar:
+    st.markdown("### :material/model_training: HITL Workbench")
+    projects = state.store().projects()
+    current = state.current_project()
+    if projects:
+        chosen = st.selectbox(
+            "Project", projects, index=projects.index(current), format_func=lambda p: f"#{p.id} · {p.name}",
+            help="Every page shows the selected project; decisions are stored per project.",
+        )
+        state.select_project(chosen.id)
+    st.text_input("Your name", value=state.DEFAULT_USER, key="user",
+                  help="Stored with every decision you make (the audit trail).")
+
+pages = {
+    "Project": [st.Page("pages/data.py", title="Data", icon=":material/table_chart:", default=True)],
+    "Loop": [
+        st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+        st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+    ],
+}
+st.navigation(pages).run()

@@ -1,0 +1,98 @@
+"""Streamlit glue shared by the pages: the cached store, the current project and user, cached frames.
+
+Session state only remembers *which* project and user; everything else is read from the database
+(and cached by content: project id + model version + number of decisions).
+"""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from hitl_core import loop
+from hitl_core.config import Settings
+from hitl_core.data import Dataset, check
+from hitl_core.models import FittedModel
+from hitl_core.records import Project
+from hitl_core.samples import load_sample
+from hitl_core.store import Store
+
+DEFAULT_USER = "local"
+DEMO_SAMPLE = "loan"
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """Environment variables win; ``[hitl]`` in ``.streamlit/secrets.toml`` fills in the rest."""
+    try:
+        secrets = {k.upper(): str(v) for k, v in st.secrets.get("hitl", {}).items()}
+    except FileNotFoundError:
+        secrets = {}
+    return Settings.from_env({**secrets, **os.environ})
+
+
+@st.cache_resource
+def store() -> Store:
+    """One engine per server process: thread-safe and shared by every session."""
+    return Store(settings().database_url)
+
+
+def user() -> str:
+    return st.session_state.get("user") or DEFAULT_USER
+
+
+def ensure_demo_project() -> None:
+    """On a fresh database, create the loan demo project so the app opens on something real."""
+    if store().projects():
+        return
+    with st.status("Setting up the demo project (loan sample)…", expanded=False) as status:
+        sample = load_sample(DEMO_SAMPLE)
+        schema, _ = check(sample.frame, sample.target, id_column=sample.id_column, sensitive=sample.sensitive,
+                          pii=sample.pii)
+        loop.start_project(store(), name=sample.title, source=f"sample:{sample.name}", frame=sample.frame,
+                           schema=schema, model_kind="logreg", threads=settings().threads)
+        status.update(label="Demo project ready", state="complete")
+
+
+def current_project() -> Project | None:
+    """The project picked in the sidebar (remembered per session), else the newest one."""
+    projects = store().projects()
+    if not projects:
+        return None
+    wanted = st.session_state.get("project_id")
+    return next((p for p in projects if p.id == wanted), projects[-1])
+
+
+def select_project(project_id: int) -> None:
+    st.session_state["project_id"] = project_id
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def dataset(project_id: int, dataset_hash: str) -> Dataset:
+    return store().load_dataset(store().project(project_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def model(project_id: int, version: int) -> FittedModel:
+    """A fitted model is read-only once stored, so one copy serves every session."""
+    return store().load_model(project_id, version)
+
+
+@st.cache_data(show_spinner="Scoring the review pool…", max_entries=8)
+def pool(project_id: int, version: int, n_decisions: int) -> pd.DataFrame:
+    """Predictions of ``version`` on the pool, beside effective labels after ``n_decisions`` decisions."""
+    project = store().project(project_id)
+    data = dataset(project_id, project.dataset_hash)
+    frame = loop.pool_predictions(model(project_id, version), data, store().decisions(project_id),
+                                  threads=settings().threads)
+    return frame.join(data.frame.loc[frame.index, list(data.schema.features)])
+
+
+def retrain_with_status(project: Project, trigger: str) -> None:
+    """Retrain now, showing progress; the page reruns afterwards and reads the new version."""
+    with st.status(f"Retraining {project.model_kind} on the effective labels…", expanded=False) as status:
+        data = dataset(project.id, project.dataset_hash)
+        version = loop.retrain(store(), project, trigger=trigger, dataset=data, threads=settings().threads)
+        status.update(label=f"Model version {version.version} stored "
+                            f"(validation accuracy {version.validation['accuracy']:.3f})", state="complete")

@@ -1,0 +1,122 @@
+"""Data page: the current project's dataset, and starting a new project from a sample or an upload."""
+import plotly.express as px
+import streamlit as st
+
+from hitl_core import loop
+from hitl_core.data import DataError, check, read_table
+from hitl_core.models import MODEL_KINDS
+from hitl_core.records import RETRAIN_POLICIES
+from hitl_core.samples import SAMPLE_NAMES, load_sample
+from hitl_ui import state
+
+ENCODINGS = {"auto (UTF-8)": None, "latin-1": "latin-1", "cp1252 (Windows)": "cp1252", "UTF-16": "utf-16"}
+
+st.title("Data")
+project = state.current_project()
+if project is not None:
+    data = state.dataset(project.id, project.dataset_hash)
+    schema = data.schema
+    with st.container(border=True):
+        st.subheader(f"Current project: {project.name}")
+        cols = st.columns(4)
+        cols[0].metric("Rows", f"{len(data.frame):,}")
+        cols[1].metric("Training pool", f"{(data.split == 'train').sum():,}")
+        cols[2].metric("Validation", f"{(data.split == 'validation').sum():,}")
+        cols[3].metric("Held-out test", f"{(data.split == 'test').sum():,}",
+                       help="Split off once, before any training; only ever scored, never trained or tuned on.")
+        st.caption(
+            f"Source `{project.source}` · target **{schema.target}** ({', '.join(schema.classes)}) · "
+            f"{len(schema.features)} features · model **{MODEL_KINDS[project.model_kind]}** · "
+            f"sensitive: {', '.join(schema.sensitive) or 'none'} · ID: {schema.id_column or 'row position'}"
+        )
+        st.page_link("pages/review.py", label="Review predictions", icon=":material/rate_review:")
+
+st.subheader("Start a new project")
+source = st.radio("Data source", ["Bundled sample", "Upload a file"], horizontal=True, key="data_source")
+frame, name, origin, defaults = None, "", "", {}
+if source == "Bundled sample":
+    sample_name = st.selectbox("Sample", SAMPLE_NAMES, key="sample_name",
+                               format_func=lambda n: load_sample(n).title)
+    sample = load_sample(sample_name)
+    st.caption(sample.description)
+    frame, name, origin = sample.frame, sample.title, f"sample:{sample.name}"
+    defaults = dict(target=sample.target, id_column=sample.id_column, sensitive=list(sample.sensitive),
+                    pii=list(sample.pii))
+else:
+    upload = st.file_uploader("CSV, Excel (.xlsx) or Parquet", type=["csv", "tsv", "txt", "xlsx", "parquet"])
+    encoding = st.selectbox("Text encoding (CSV only)", list(ENCODINGS), key="encoding")
+    if upload is None:
+        st.info("Upload a table with one row per item and a column holding the label to predict. "
+                "Rows with an empty label are treated as unlabeled.", icon=":material/upload_file:")
+    else:
+        try:
+            frame = read_table(upload.getvalue(), upload.name, max_bytes=state.settings().max_upload_bytes,
+                               encoding=ENCODINGS[encoding])
+            name, origin = upload.name, f"upload:{upload.name}"
+        except DataError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+if frame is not None:
+    with st.expander(f"Preview: {len(frame):,} rows × {frame.shape[1]} columns", expanded=False):
+        st.dataframe(frame.head(50), hide_index=True)
+    columns = list(frame.columns)
+    left, right = st.columns(2)
+    target = left.selectbox("Target (what to predict)", columns, key=f"target_{name}",
+                            index=columns.index(defaults.get("target", columns[-1])))
+    others = [c for c in columns if c != target]
+    id_default = defaults.get("id_column")
+    id_column = right.selectbox("ID column (optional)", [None, *others], key=f"id_{name}",
+                                index=([None, *others].index(id_default) if id_default in others else 0),
+                                format_func=lambda c: "none: use row position" if c is None else c)
+    rest = [c for c in others if c != id_column]
+    sensitive = left.multiselect("Sensitive attributes (for fairness breakdowns; not model features)", rest,
+                                 default=[c for c in defaults.get("sensitive", []) if c in rest], key=f"sens_{name}")
+    pii = right.multiselect("Personal data (PII: never a feature, hidden from the review table)", rest,
+                            default=[c for c in defaults.get("pii", []) if c in rest], key=f"pii_{name}")
+    exclude = left.multiselect("Exclude from the model", [c for c in rest if c not in sensitive + pii],
+                               key=f"excl_{name}")
+    try:
+        schema, report = check(frame, target, id_column=id_column, sensitive=sensitive, exclude=exclude, pii=pii)
+    except DataError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+    st.markdown("#### Validation report")
+    metrics = st.columns(4)
+    metrics[0].metric("Rows", f"{report.n_rows:,}")
+    metrics[1].metric("Columns", report.n_columns)
+    metrics[2].metric("Features", len(schema.features))
+    metrics[3].metric("Unlabeled rows", f"{report.n_unlabeled:,}")
+    for warning in report.warnings:
+        st.warning(warning, icon=":material/warning:")
+    table, balance = st.columns([3, 2])
+    table.dataframe(report.columns, hide_index=True, column_config={
+        "missing_pct": st.column_config.ProgressColumn("missing %", min_value=0, max_value=100, format="%.1f%%")})
+    balance.plotly_chart(
+        px.bar(report.class_balance.reset_index(), x=schema.target, y="rows", title="Class balance (labelled rows)",
+               text_auto=True).update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10)),
+        width="stretch")
+
+    with st.form("create_project"):
+        st.markdown("#### Model and loop")
+        c1, c2, c3 = st.columns(3)
+        model_kind = c1.selectbox("Model", list(MODEL_KINDS), format_func=MODEL_KINDS.get)
+        policy = c2.selectbox("Retrain", list(RETRAIN_POLICIES), format_func=RETRAIN_POLICIES.get)
+        every = c3.number_input("N (for 'every N')", min_value=1, max_value=1000, value=5)
+        project_name = st.text_input("Project name", value=name)
+        submitted = st.form_submit_button("Create project and train", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        try:
+            with st.status("Creating the project…", expanded=True) as status:
+                st.write("Splitting train / validation / held-out test (seeded, once) and storing the dataset…")
+                st.write(f"Training {MODEL_KINDS[model_kind]} and the baselines…")
+                new_project, version = loop.start_project(
+                    state.store(), name=project_name or name, source=origin, frame=frame, schema=schema,
+                    model_kind=model_kind, retrain_policy=policy, retrain_every=int(every),
+                    threads=state.settings().threads)
+                status.update(label=f"Project created: model version 1, validation accuracy "
+                                    f"{version.validation['accuracy']:.3f}", state="complete")
+            state.select_project(new_project.id)
+            st.rerun()
+        except (DataError, ValueError) as exc:
+            st.error(f"Could not create the project: {exc}", icon=":material/error:")

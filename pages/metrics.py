@@ -1,0 +1,65 @@
+"""Metrics page: the current model beside its baselines, the confusion matrix and the history of versions."""
+import pandas as pd
+import streamlit as st
+
+from hitl_core import charts
+from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
+from hitl_core.models import BASELINE_KINDS, MODEL_KINDS
+from hitl_ui import state
+
+st.title("Metrics")
+project = state.current_project()
+if project is None:
+    st.info("No project yet: start one on the Data page.", icon=":material/info:")
+    st.stop()
+
+versions = state.store().model_versions(project.id)
+latest = versions[-1]
+previous = versions[-2] if len(versions) > 1 else None
+st.caption(f"Model v{latest.version} · {MODEL_KINDS[latest.model_kind]} · {latest.n_human_labels:,} human labels · "
+           f"fit in {latest.fit_seconds:.2f} s · all figures on the validation split unless marked *held-out test*.")
+
+
+def comparison(part: str) -> pd.DataFrame:
+    """Metric × (model, baselines) on one split."""
+    table = pd.DataFrame({f"model v{latest.version}": getattr(latest, part)})
+    for kind, label in BASELINE_KINDS.items():
+        table[label] = pd.Series(latest.baselines[kind][part])
+    return table.reindex(METRIC_NAMES).dropna(how="all")
+
+
+headline = st.columns(4)
+for column, metric in zip(headline, ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")):
+    value = latest.validation.get(metric)
+    before = previous.validation.get(metric) if previous else None
+    column.metric(charts.METRIC_LABELS[metric], "n/a" if value is None else f"{value:.3f}",
+                  delta=None if value is None or before is None else f"{value - before:+.3f} vs v{previous.version}")
+
+validation = comparison("validation")
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.metrics_vs_baselines(validation), width="stretch")
+right.plotly_chart(charts.confusion_heatmap(latest.confusion), width="stretch")
+st.dataframe(validation.rename(index=charts.METRIC_LABELS).style.format("{:.3f}", na_rep="n/a"))
+st.caption("Log loss and Brier score: lower is better. Brier is shown for binary targets only.")
+
+st.subheader("History")
+if len(versions) < 2:
+    st.info("Only one model version so far. Correct or accept predictions on the Review page: each retrain "
+            "adds a point here.", icon=":material/timeline:")
+chosen = st.multiselect("Metrics", list(METRIC_NAMES), default=["accuracy", "balanced_accuracy", "f1_macro"],
+                        format_func=charts.METRIC_LABELS.get, key="history_metrics")
+if chosen:
+    st.plotly_chart(charts.metric_history(versions, chosen), width="stretch")
+st.dataframe(
+    pd.DataFrame([{"version": v.version, "created": v.created_at, "model": v.model_kind, "trigger": v.trigger,
+                   "human labels": v.n_human_labels, "training rows": v.n_train, "fit (s)": round(v.fit_seconds, 3),
+                   "accuracy": v.validation["accuracy"], "f1_macro": v.validation["f1_macro"]}
+                  for v in reversed(versions)]),
+    hide_index=True, key="version_table")
+
+st.subheader("Held-out test set")
+st.caption("Split off before anything was trained or tuned and never used for either: the honest estimate. "
+           "Do not pick models by this table, or it stops being honest.")
+st.dataframe(comparison("test").rename(index=charts.METRIC_LABELS).style.format("{:.3f}", na_rep="n/a"))
+lower = ", ".join(charts.METRIC_LABELS[m] for m in LOWER_IS_BETTER)
+st.caption(f"Lower is better for: {lower}.")

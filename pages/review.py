@@ -1,0 +1,162 @@
+"""Review page: every prediction with its confidence; accept or correct, one row or a selection at a time."""
+import pandas as pd
+import streamlit as st
+
+from hitl_core import charts, loop
+from hitl_core.models import MODEL_KINDS
+from hitl_core.records import RETRAIN_POLICIES
+from hitl_ui import state
+
+st.title("Review predictions")
+project = state.current_project()
+if project is None:
+    st.info("No project yet: start one on the Data page.", icon=":material/info:")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/table_chart:")
+    st.stop()
+
+store = state.store()
+latest = store.latest_version(project.id)
+n_decisions = store.count_decisions(project.id)
+pool = state.pool(project.id, latest.version, n_decisions)
+classes = project.schema.classes
+
+if flash := st.session_state.pop("flash", None):
+    st.success(flash, icon=":material/check_circle:")
+
+pending = n_decisions - latest.n_decisions
+head, action = st.columns([4, 1])
+head.caption(
+    f"Model **v{latest.version}** · {MODEL_KINDS[latest.model_kind]} · trained on {latest.n_train:,} labelled rows, "
+    f"{latest.n_human_labels:,} of them decided by people · retrain: {RETRAIN_POLICIES[project.retrain_policy].lower()}"
+    + (f" · **{pending} decision(s) not yet in the model**" if pending > 0 else "")
+)
+if action.button("Retrain now", icon=":material/refresh:", disabled=pending <= 0,
+                 help="Train a new version on the current effective labels."):
+    state.retrain_with_status(project, trigger="manual")
+    st.session_state["flash"] = "Retrained on the latest decisions."
+    st.rerun()
+
+
+def _save_threshold() -> None:
+    store.update_project(project.id, threshold=float(st.session_state[f"threshold_{project.id}"]))
+
+
+threshold = st.slider(
+    "Confidence threshold: predictions below it go to the *needs review* queue", 0.0, 1.0,
+    value=float(project.threshold), step=0.01, key=f"threshold_{project.id}", on_change=_save_threshold)
+queue = pool[(pool["confidence"] < threshold) & ~pool["reviewed"]]
+
+counts = st.columns(5)
+counts[0].metric("Pool rows", f"{len(pool):,}")
+counts[1].metric("Needs review", f"{len(queue):,}", help="Below the threshold and not yet decided by a person.")
+counts[2].metric("Disagree with label", f"{int(pool['disagrees'].sum()):,}")
+counts[3].metric("Unlabeled", f"{int(pool['label'].isna().sum()):,}")
+counts[4].metric("Reviewed by people", f"{int(pool['reviewed'].sum()):,}")
+
+with st.expander("Confidence distribution", expanded=False):
+    st.plotly_chart(charts.confidence_histogram(pool, threshold), width="stretch")
+
+views = {
+    "Needs review": queue.index,
+    "Disagreements": pool.index[pool["disagrees"]],
+    "Unlabeled": pool.index[pool["label"].isna()],
+    "Reviewed": pool.index[pool["reviewed"]],
+    "All": pool.index,
+}
+f1, f2, f3, f4 = st.columns([2, 2, 2, 1.5])
+view_name = f1.radio("Show", list(views), horizontal=False, key="review_view",
+                     format_func=lambda v: f"{v} ({len(views[v]):,})")
+predicted = f2.multiselect("Predicted class", classes, default=list(classes), key="review_classes")
+low, high = f3.slider("Confidence between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="review_conf")
+order = f4.selectbox("Sort", ["Least confident first", "Most confident first", "Row ID"], key="review_sort")
+
+view = pool.loc[views[view_name]]
+view = view[view["predicted"].isin(predicted) & view["confidence"].between(low, high)]
+if order == "Row ID":
+    view = view.sort_index()
+else:
+    view = view.sort_values("confidence", ascending=order == "Least confident first", kind="stable")
+
+if view.empty:
+    st.info("No rows match these filters. Widen the confidence range, pick more classes or choose another view "
+            "(for example *All*).", icon=":material/filter_alt_off:")
+    st.stop()
+
+st.session_state["review_keys"] = list(view.index)
+
+
+def _follow_table_selection() -> None:
+    """Clicking a row in the table opens it in the decision panel."""
+    rows = st.session_state["pool_table"].selection.rows
+    if rows:
+        st.session_state["review_row"] = st.session_state["review_keys"][rows[-1]]
+
+
+probability_columns = [f"p({c})" for c in classes]
+shown = ["label", "predicted", "confidence", *probability_columns, "disagrees", "reviewed", *project.schema.features]
+selection = st.dataframe(
+    view[shown], key="pool_table", on_select=_follow_table_selection, selection_mode="multi-row", height=360,
+    column_config={
+        "label": st.column_config.TextColumn("label", help="Effective label: a person's latest decision, "
+                                                           "else the given label; empty = unlabeled."),
+        "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        **{c: st.column_config.NumberColumn(c, format="%.2f") for c in probability_columns},
+    },
+)
+selected_keys = [view.index[i] for i in selection.selection.rows if i < len(view)]
+
+
+def _save(decisions: list, message: str) -> None:
+    """Write decisions (committed before we say so), retrain if the policy asks, move on."""
+    store.add_decisions(project.id, decisions)
+    st.toast(f"Saved {len(decisions)} decision(s) to the database.", icon=":material/save:")
+    if loop.retrain_due(project, store.count_decisions(project.id), latest):
+        state.retrain_with_status(project, trigger="correction")
+    st.session_state["flash"] = message
+    st.rerun()
+
+
+batch = st.columns([2, 5])
+if batch[0].button(f"Accept {len(selected_keys)} selected prediction(s)", disabled=not selected_keys,
+                   icon=":material/done_all:", help="Tick rows in the table, then accept their predictions at once."):
+    _save(loop.decisions_for(view.loc[selected_keys], new_labels=None, user=state.user(),
+                             model_version=latest.version),
+          f"Accepted {len(selected_keys)} predictions.")
+batch[1].caption("Tick rows in the table to select them; the last row you tick opens below.")
+
+st.divider()
+keys = list(view.index[:1000])
+if st.session_state.get("review_row") not in keys:
+    st.session_state["review_row"] = keys[0]
+key = st.selectbox("Row to decide on", keys, key="review_row",
+                   help="The first 1,000 rows of the current view, in its order.")
+row = view.loc[key]
+
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(f"**Row {key}** · predicted **{row['predicted']}** with confidence **{row['confidence']:.0%}**")
+    given = "unlabeled" if pd.isna(row["given"]) else row["given"]
+    current = "unlabeled" if pd.isna(row["label"]) else row["label"]
+    st.caption(f"Given label: {given} · current label: {current}"
+               + (" · already reviewed by a person" if row["reviewed"] else ""))
+    features = project.schema.features
+    st.dataframe(pd.DataFrame({"feature": features, "value": [str(row[f]) for f in features]}), hide_index=True,
+                 height=min(400, 36 * (len(features) + 1)))
+with right:
+    st.plotly_chart(charts.class_probabilities(row, classes), width="stretch")
+    with st.form(f"decide_{key}"):
+        label = st.radio("Correct label", classes, index=classes.index(row["predicted"]), horizontal=True)
+        note = st.text_input("Note (optional)", placeholder="Why? Visible in the audit trail.")
+        accept, correct = st.columns(2)
+        accepted = accept.form_submit_button("Accept prediction", icon=":material/check:")
+        corrected = correct.form_submit_button("Save label", type="primary", icon=":material/edit:")
+
+if accepted or corrected:
+    new_label = row["predicted"] if accepted else label
+    decisions = loop.decisions_for(view.loc[[key]], new_labels=pd.Series({key: new_label}), user=state.user(),
+                                   model_version=latest.version, note=note)
+    position = keys.index(key)
+    if position + 1 < len(keys):
+        st.session_state["review_row"] = keys[position + 1]
+    verb = "Accepted" if decisions[0].action == "accept" else "Overrode"
+    _save(decisions, f"{verb} row {key}: {row['predicted']} → {new_label}.")
