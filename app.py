@@ -16,7 +16,7 @@ with st.sidebar:
             help="Every page shows the selected project; decisions are stored per project.",
         )
         state.select_project(chosen.id)
-    st.text_input("Your name", value=state.DEFAULT_USER, key="user",
+    st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
                   help="Stored with every decision you make (the audit trail).")
 
 pages = {

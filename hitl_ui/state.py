@@ -42,6 +42,11 @@ def user() -> str:
     return st.session_state.get("user") or DEFAULT_USER
 
 
+def remember_user() -> None:
+    """Copy the sidebar name into a plain session key, which survives page switches (widget keys do not)."""
+    st.session_state["user"] = st.session_state["user_input"].strip() or DEFAULT_USER
+
+
 def ensure_demo_project() -> None:
     """On a fresh database, create the loan demo project so the app opens on something real."""
     if store().projects():

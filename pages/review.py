@@ -126,6 +126,8 @@ batch[1].caption("Tick rows in the table to select them; the last row you tick o
 
 st.divider()
 keys = list(view.index[:1000])
+if "review_next" in st.session_state:  # set after a save: open the next row of the queue
+    st.session_state["review_row"] = st.session_state.pop("review_next")
 if st.session_state.get("review_row") not in keys:
     st.session_state["review_row"] = keys[0]
 key = st.selectbox("Row to decide on", keys, key="review_row",
@@ -157,6 +159,6 @@ if accepted or corrected:
                                    model_version=latest.version, note=note)
     position = keys.index(key)
     if position + 1 < len(keys):
-        st.session_state["review_row"] = keys[position + 1]
+        st.session_state["review_next"] = keys[position + 1]
     verb = "Accepted" if decisions[0].action == "accept" else "Overrode"
     _save(decisions, f"{verb} row {key}: {row['predicted']} → {new_label}.")
