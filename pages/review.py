@@ -37,6 +37,24 @@ if action.button("Retrain now", icon=":material/refresh:", disabled=pending <= 0
     st.rerun()
 
 
+with st.expander("Model and retrain settings", icon=":material/tune:"):
+    with st.form("loop_settings"):
+        c1, c2, c3 = st.columns(3)
+        kinds = list(MODEL_KINDS)
+        model_kind = c1.selectbox("Model", kinds, index=kinds.index(project.model_kind), format_func=MODEL_KINDS.get)
+        policies = list(RETRAIN_POLICIES)
+        policy = c2.selectbox("Retrain", policies, index=policies.index(project.retrain_policy),
+                              format_func=RETRAIN_POLICIES.get)
+        every = c3.number_input("N (for 'every N')", min_value=1, max_value=1000, value=project.retrain_every)
+        if st.form_submit_button("Save settings", icon=":material/save:"):
+            project = store.update_project(project.id, model_kind=model_kind, retrain_policy=policy,
+                                           retrain_every=int(every))
+            if model_kind != latest.model_kind:
+                state.retrain_with_status(project, trigger=f"model changed to {model_kind}")
+            st.session_state["flash"] = "Settings saved."
+            st.rerun()
+
+
 def _save_threshold() -> None:
     store.update_project(project.id, threshold=float(st.session_state[f"threshold_{project.id}"]))
 

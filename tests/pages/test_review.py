@@ -118,3 +118,16 @@ def test_filters_that_match_nothing_say_what_to_do(start_app):
     at.multiselect(key="review_classes").set_value([]).run()
     assert not at.exception
     assert any("No rows match" in i.value for i in at.info)
+
+
+def test_changing_the_model_retrains_with_the_new_family(start_app, database_url):
+    at = start_app()
+    at.switch_page("pages/review.py").run()
+    form_model = next(s for s in at.selectbox if s.label == "Model")
+    form_model.set_value("hgb")
+    _button(at, "Save settings").click()
+    at.run()
+    assert not at.exception
+    versions = Store(database_url).model_versions(1)
+    assert [v.model_kind for v in versions] == ["logreg", "hgb"]
+    assert versions[-1].trigger == "model changed to hgb"
