@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from hitl_core.data import Schema
+from hitl_core.data import DataError, Schema
 
 ModelKind = Literal["logreg", "hgb", "rf"]
 BaselineKind = Literal["majority", "random"]
@@ -87,8 +87,8 @@ class FittedModel:
 
 def fit(kind: str, schema: Schema, X: pd.DataFrame, y: pd.Series, *, seed: int = 0, threads: int = 1) -> FittedModel:
     """Fit a model or baseline on labelled rows, with OpenMP/BLAS threads pinned to ``threads``."""
-    if y.nunique() < 2:
-        raise ValueError(
+    if y.nunique() < 2:  # the user can fix this by labelling, so DataError (a ValueError) and not a crash
+        raise DataError(
             f"The labelled training rows hold only {y.nunique()} class; label rows of at least two classes to train."
         )
     estimator = build_baseline(kind, seed=seed) if kind in BASELINE_KINDS else build_pipeline(kind, schema, seed=seed)

@@ -60,7 +60,7 @@ def simulate(dataset: Dataset, config: SimulationConfig,
     known = pd.Series(None, index=truth.index, dtype=object)
     known.loc[dataset.rows("validation")] = truth.loc[dataset.rows("validation")]
     known.loc[dataset.rows("test")] = truth.loc[dataset.rows("test")]
-    first = seed_rows(pool_truth, config.seed_size, rng)
+    first = seed_rows(pool_truth, min(config.seed_size, config.budget), rng)  # the seed is part of the budget
     known.loc[first] = annotate(pool_truth.loc[first], dataset.schema.classes, config.annotator_noise, rng)
 
     history = []

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from hitl_core.data import Dataset, Schema
 from hitl_core.models import FittedModel
@@ -28,6 +29,19 @@ from hitl_core.records import Decision, ModelVersion, Project
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend: SQLite drops the zone and would hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        return value.astimezone(timezone.utc) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -40,7 +54,7 @@ class DatasetRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     frame: Mapped[bytes] = mapped_column(LargeBinary)  # parquet, index = row keys
     split: Mapped[bytes] = mapped_column(LargeBinary)  # parquet, the one split this dataset ever gets
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class ProjectRow(Base):
@@ -55,7 +69,7 @@ class ProjectRow(Base):
     retrain_every: Mapped[int] = mapped_column(Integer, default=5)
     threshold: Mapped[float] = mapped_column(Float, default=0.7)
     seed: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class AnnotationRow(Base):
@@ -64,7 +78,7 @@ class AnnotationRow(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     row_key: Mapped[str] = mapped_column(String(200))
     user: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     action: Mapped[str] = mapped_column(String(20))
     old_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     new_label: Mapped[str] = mapped_column(String(200))
@@ -86,7 +100,7 @@ class ModelVersionRow(Base):
     n_decisions: Mapped[int] = mapped_column(Integer)  # decisions stored when training started
     trigger: Mapped[str] = mapped_column(String(50))
     fit_seconds: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     metrics_json: Mapped[str] = mapped_column(Text)  # {"validation", "test", "baselines", "confusion"}
     model_blob: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(pickle(FittedModel)); only this app writes it
 

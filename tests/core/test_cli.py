@@ -1,0 +1,108 @@
+"""``python -m hitl_core check|simulate``: reports on good input, one ``error:`` line and exit 2 on bad."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hitl_core import cli
+from hitl_core.data import Dataset, check
+from hitl_core.evaluate import METRIC_NAMES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_check_prints_the_report_of_the_loan_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["check", "sample:loan", "--target", "approved", "--id", "application_id",
+                     "--sensitive", "group", "--sensitive", "gender", "--pii", "email"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rows: 2,400" in out and "unlabeled: 352" in out
+    assert "class balance:" in out
+    assert "sensitive (not a feature)" in out and "pii (not a feature)" in out
+    assert "warning: 352 rows have no 'approved' value" in out
+
+
+def test_check_reads_a_csv_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "small.csv"
+    path.write_text("x;colour;y\n" + "".join(f"{i};{'red' if i % 2 else 'blue'};{'ab'[i % 3 == 0]}\n" for i in range(30)))
+    assert cli.main(["check", str(path), "--target", "y"]) == 0
+    assert "rows: 30   columns: 3" in capsys.readouterr().out
+
+
+def test_missing_file_exits_2_with_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["check", str(tmp_path / "absent.csv"), "--target", "y"])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_BAD_INPUT == 2
+    assert "does not exist" in _error_line(captured.err)
+    assert captured.out == ""
+
+
+def test_one_class_target_exits_2_with_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one_class.csv"
+    pd.DataFrame({"x": range(20), "y": ["yes"] * 20}).to_csv(path, index=False)
+    assert cli.main(["check", str(path), "--target", "y"]) == 2
+    assert "only one class ('yes')" in _error_line(capsys.readouterr().err)
+
+
+def test_unknown_sample_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "sample:iris", "--target", "species"]) == 2
+    assert "Unknown sample 'iris'" in _error_line(capsys.readouterr().err)
+
+
+def test_unknown_target_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "sample:wine", "--target", "colour"]) == 2
+    assert "Target column 'colour' is not in the table" in _error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option", [["--annotator-noise", "1.5"], ["--budget", "0"]])
+def test_simulate_refuses_impossible_settings(option: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["simulate", "sample:wine", "--target", "target", *option]) == 2
+    _error_line(capsys.readouterr().err)
+
+
+def test_simulate_with_a_class_missing_from_training_exits_2(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"x": np.arange(12.0), "z": np.arange(12) % 3, "y": ["a"] * 11 + ["b"]})
+    schema = check(frame, "y")[0]
+    seed = next(s for s in range(50) if Dataset.create("t", frame, schema, seed=s).split.iloc[-1] != "train")
+    path = tmp_path / "rare.csv"
+    frame.to_csv(path, index=False)
+    code = cli.main(["simulate", str(path), "--target", "y", "--seed", str(seed), "--seed-size", "2",
+                     "--budget", "4", "--batch-size", "1"])
+    assert code == 2
+    assert "only 1 class" in _error_line(capsys.readouterr().err)
+
+
+def test_simulate_writes_the_documented_json(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "hitl_core", "simulate", "sample:wine", "--target", "target",
+         "--seed-size", "10", "--batch-size", "10", "--budget", "30", "--seed", "1", "--json", str(out)],
+        cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    assert "baseline majority: val acc" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["dataset"] == {"rows": 178, "classes": ["class_0", "class_1", "class_2"], "target": "target"}
+    assert sum(data["split"].values()) == 178
+    assert set(data["baselines"]) == {"majority", "random"}
+    assert set(data["baselines"]["random"]["validation"]) == set(METRIC_NAMES)
+    assert [e["n_labels"] for e in data["history"]] == [10, 20, 30]
+    assert [e["version"] for e in data["history"]] == [1, 2, 3]
+    assert all(set(e["test"]) == set(METRIC_NAMES) for e in data["history"])
+    assert data["config"]["seed"] == 1 and data["config"]["model"] == "logreg"
