@@ -1,6 +1,7 @@
 """Plotly figure builders: data in, ``go.Figure`` out, no Streamlit calls."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -71,4 +72,94 @@ def metric_history(versions: list[ModelVersion], metrics: list[str]) -> go.Figur
     lower = [METRIC_LABELS[m] for m in metrics if m in LOWER_IS_BETTER]
     subtitle = f" ({', '.join(lower)}: lower is better)" if lower else ""
     fig.update_layout(title=f"Validation metrics as human labels come in{subtitle}", yaxis_title="", **_LAYOUT)
+    return fig
+
+
+def _value_text(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
+    """Base value → each feature's push (labelled with the row's value) → the model's output."""
+    contributions = explanation.contributions
+    shown, rest = contributions.iloc[:max_features], contributions.iloc[max_features:]
+    labels = [f"{f} = {_value_text(explanation.feature_values[f])}" for f in shown.index]
+    values = [float(v) for v in shown.to_numpy()]
+    if len(rest):
+        labels.append(f"{len(rest)} other features")
+        values.append(float(rest.sum()))
+    fig = go.Figure(go.Waterfall(
+        orientation="h", base=explanation.base_value, measure=["relative"] * len(values) + ["total"],
+        y=[*labels, "output"], x=[*values, 0],
+        text=[f"{v:+.3f}" for v in values] + [f"{explanation.output:.3f}"], textposition="auto",
+        increasing=dict(marker_color="#d6604d"), decreasing=dict(marker_color="#4393c3"),
+        totals=dict(marker_color="#7f7f7f"),
+    ))
+    fig.update_layout(
+        title=f"SHAP for '{explanation.class_name}': base {explanation.base_value:.3f} → "
+              f"{explanation.output:.3f} ({explanation.output_space})",
+        yaxis=dict(autorange="reversed"), showlegend=False,
+        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1)},
+    )
+    return fig
+
+
+def lime_weights(explanation, max_features: int = 12) -> go.Figure:
+    """LIME's local linear weights per original column (red pushes towards the class, blue away)."""
+    shown = explanation.contributions.iloc[:max_features][::-1]
+    labels = [f"{f} = {_value_text(explanation.feature_values[f])}" for f in shown.index]
+    fig = go.Figure(go.Bar(x=shown.to_numpy(), y=labels, orientation="h",
+                           marker_color=["#d6604d" if v > 0 else "#4393c3" for v in shown.to_numpy()],
+                           text=[f"{v:+.3f}" for v in shown.to_numpy()], textposition="auto"))
+    fig.update_layout(title=f"LIME for '{explanation.class_name}': local model predicts {explanation.output:.2f}",
+                      showlegend=False, **{**_LAYOUT, "height": 140 + 28 * (len(shown) + 1)})
+    return fig
+
+
+def importance_bar(importance: pd.Series) -> go.Figure:
+    """Mean |SHAP| per feature: which columns move the model most, on average."""
+    ordered = importance.sort_values()
+    fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h", marker_color="#2f6fde"))
+    fig.update_layout(title="Global importance (mean |SHAP|)", xaxis_title="mean |SHAP value|",
+                      **{**_LAYOUT, "height": 120 + 24 * len(ordered)})
+    return fig
+
+
+def _value_rank(tidy: pd.DataFrame) -> pd.Series:
+    """Each value's percentile within its feature (categoricals by category order): the beeswarm colour."""
+    def rank(group: pd.Series) -> pd.Series:
+        numeric = pd.to_numeric(group, errors="coerce")
+        if numeric.notna().mean() < 0.5:
+            numeric = group.astype(str).astype("category").cat.codes.astype(float)
+        return numeric.rank(pct=True)
+    return tidy.groupby("feature", group_keys=False)["value"].apply(rank)
+
+
+def beeswarm(tidy: pd.DataFrame, order: list[str], seed: int = 0) -> go.Figure:
+    """SHAP value of every sampled row, one band per feature, coloured by the feature's value (low → high)."""
+    frame = tidy.assign(rank=_value_rank(tidy).to_numpy(), value_text=tidy["value"].map(_value_text))
+    position = {f: i for i, f in enumerate(order[::-1])}
+    jitter = np.random.default_rng(seed).uniform(-0.3, 0.3, len(frame))
+    frame["y"] = frame["feature"].map(position) + jitter
+    fig = go.Figure(go.Scattergl(
+        x=frame["shap"], y=frame["y"], mode="markers",
+        marker=dict(size=5, color=frame["rank"], colorscale="RdBu_r", opacity=0.7,
+                    colorbar=dict(title="feature value", tickvals=[0, 1], ticktext=["low", "high"])),
+        customdata=frame[["feature", "value_text", "row"]].to_numpy(),
+        hovertemplate="%{customdata[0]} = %{customdata[1]}<br>SHAP %{x:.3f}<br>row %{customdata[2]}<extra></extra>",
+    ))
+    fig.add_vline(x=0, line_color="#999")
+    fig.update_layout(title="SHAP values by feature (one dot per row)", xaxis_title="SHAP value",
+                      yaxis=dict(tickvals=list(position.values()), ticktext=list(position.keys())),
+                      **{**_LAYOUT, "height": 160 + 32 * len(order)})
+    return fig
+
+
+def dependence(tidy: pd.DataFrame, feature: str) -> go.Figure:
+    """How one feature's value relates to its SHAP contribution across rows."""
+    frame = tidy[tidy["feature"] == feature]
+    fig = px.strip(frame, x="value", y="shap") if frame["value"].map(lambda v: isinstance(v, str)).any() \
+        else px.scatter(frame, x="value", y="shap", opacity=0.6)
+    fig.add_hline(y=0, line_color="#999")
+    fig.update_layout(title=f"Dependence: {feature}", xaxis_title=feature, yaxis_title="SHAP value", **_LAYOUT)
     return fig

@@ -13,6 +13,7 @@ import streamlit as st
 from hitl_core import loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
+from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer
 from hitl_core.models import FittedModel
 from hitl_core.records import Project
 from hitl_core.samples import load_sample
@@ -101,3 +102,23 @@ def retrain_with_status(project: Project, trigger: str) -> None:
         version = loop.retrain(store(), project, trigger=trigger, dataset=data, threads=settings().threads)
         status.update(label=f"Model version {version.version} stored "
                             f"(validation accuracy {version.validation['accuracy']:.3f})", state="complete")
+
+
+@st.cache_resource(show_spinner="Preparing the explainers…", max_entries=4)
+def explainers(project_id: int, version: int) -> tuple[ShapExplainer, LimeExplainer]:
+    """Fitted SHAP and LIME explainers of one model version, built once and shared read-only."""
+    project = store().project(project_id)
+    data = dataset(project_id, project.dataset_hash)
+    background = data.features.loc[data.rows("train")]
+    fitted = model(project_id, version)
+    return (ShapExplainer(fitted, data.schema, background, seed=project.seed),
+            LimeExplainer(fitted, data.schema, background, seed=project.seed))
+
+
+@st.cache_data(show_spinner="Explaining this row…", max_entries=512)
+def explain_row(project_id: int, version: int, row_key: str, class_name: str) -> tuple[Explanation, Explanation]:
+    """SHAP and LIME for one row of the dataset, cached per (project, model version, row, class)."""
+    project = store().project(project_id)
+    X = dataset(project_id, project.dataset_hash).features.loc[[row_key]]
+    shap_explainer, lime_explainer = explainers(project_id, version)
+    return shap_explainer.explain(X, class_name)[0], lime_explainer.explain(X, class_name)[0]

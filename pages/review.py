@@ -5,7 +5,7 @@ import streamlit as st
 from hitl_core import charts, loop
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
-from hitl_ui import state
+from hitl_ui import explain_panel, state
 
 st.title("Review predictions")
 project = state.current_project()
@@ -180,3 +180,8 @@ if accepted or corrected:
         st.session_state["review_next"] = keys[position + 1]
     verb = "Accepted" if decisions[0].action == "accept" else "Overrode"
     _save(decisions, f"{verb} row {key}: {row['predicted']} → {new_label}.")
+
+st.subheader("Why this prediction?")
+explain_panel.explanation(project, latest, key, row["predicted"])
+with st.expander("What if? Edit this row's values and compare", icon=":material/science:"):
+    explain_panel.what_if(project, latest, key)
