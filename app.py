@@ -24,6 +24,9 @@ pages = {
     "Loop": [
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
     ],
 }
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+state.mark_frame_and_follow_deep_link()
+navigation.run()

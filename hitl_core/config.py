@@ -13,13 +13,15 @@ class Settings:
 
     ``HITL_DATABASE_URL`` (default: SQLite file in the data folder), ``HITL_DATA_DIR``
     (default ``./data``), ``HITL_MAX_UPLOAD_MB`` (default 200), ``HITL_THREADS`` (threads for
-    a model fit, default 1: more oversubscribes a small shared machine).
+    a model fit, default 1: more oversubscribes a small shared machine), ``HITL_EXPLAIN_ROWS``
+    (most rows a global explanation samples, default 1000).
     """
 
     database_url: str
     data_dir: Path
     max_upload_mb: int = 200
     threads: int = 1
+    explain_rows: int = 1000
 
     @property
     def max_upload_bytes(self) -> int:
@@ -35,4 +37,5 @@ class Settings:
             data_dir=data_dir,
             max_upload_mb=int(env.get("HITL_MAX_UPLOAD_MB", "200")),
             threads=max(1, int(env.get("HITL_THREADS", "1"))),
+            explain_rows=max(10, int(env.get("HITL_EXPLAIN_ROWS", "1000"))),
         )

@@ -58,7 +58,8 @@ class Explanation:
 def source_columns(model: FittedModel, schema: Schema) -> np.ndarray:
     """For each preprocessed column, the index of the original feature it came from.
 
-    Numeric steps are one-to-one; a one-hot encoder emits one column per kept category, plus one
+    Numeric steps are one-to-one, less any column the imputer dropped for being all missing in
+    the training rows; a one-hot encoder emits one column per kept category, plus one
     for the pooled infrequent categories (scikit-learn's public ``categories_`` and
     ``infrequent_categories_`` say how many).
     """
@@ -69,11 +70,13 @@ def source_columns(model: FittedModel, schema: Schema) -> np.ndarray:
         if transformer == "drop" or not len(columns):
             continue
         encoder = transformer[-1] if hasattr(transformer, "steps") else transformer
+        if not isinstance(encoder, OneHotEncoder):
+            # one-to-one, less any column the imputer dropped (all missing in the training rows)
+            mapping.extend(features.index(c) for c in transformer.get_feature_names_out(columns))
+            continue
         for i, column in enumerate(columns):
-            width = 1
-            if isinstance(encoder, OneHotEncoder):
-                infrequent = encoder.infrequent_categories_[i]
-                width = len(encoder.categories_[i]) - (0 if infrequent is None else len(infrequent) - 1)
+            infrequent = encoder.infrequent_categories_[i]
+            width = len(encoder.categories_[i]) - (0 if infrequent is None else len(infrequent) - 1)
             mapping.extend([features.index(column)] * width)
     return np.asarray(mapping)
 

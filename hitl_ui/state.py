@@ -6,6 +6,7 @@ Session state only remembers *which* project and user; everything else is read f
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +14,7 @@ import streamlit as st
 from hitl_core import loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
-from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer
+from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
 from hitl_core.models import FittedModel
 from hitl_core.records import Project
 from hitl_core.samples import load_sample
@@ -21,6 +22,8 @@ from hitl_core.store import Store
 
 DEFAULT_USER = "local"
 DEMO_SAMPLE = "loan"
+FRAME_KEY = "_frame_ran"
+DEEP_LINK_KEY = "_deep_link"
 
 
 @st.cache_resource
@@ -122,3 +125,41 @@ def explain_row(project_id: int, version: int, row_key: str, class_name: str) ->
     X = dataset(project_id, project.dataset_hash).features.loc[[row_key]]
     shap_explainer, lime_explainer = explainers(project_id, version)
     return shap_explainer.explain(X, class_name)[0], lime_explainer.explain(X, class_name)[0]
+
+
+GLOBAL_CHUNK = 100
+
+
+def explain_sample(project: Project, n_rows: int) -> pd.Index:
+    """A seeded sample of the training pool for global explanations (same rows for every version)."""
+    pool_rows = dataset(project.id, project.dataset_hash).rows("train")
+    return pd.Index(pd.Series(pool_rows).sample(min(n_rows, len(pool_rows)), random_state=project.seed))
+
+
+@st.cache_data(show_spinner=False, max_entries=200)
+def global_chunk(project_id: int, version: int, class_name: str, n_rows: int, chunk: int) -> pd.DataFrame:
+    """Tidy SHAP values of one chunk of the global sample; chunks let the page show progress."""
+    project = store().project(project_id)
+    rows = explain_sample(project, n_rows)[chunk * GLOBAL_CHUNK:(chunk + 1) * GLOBAL_CHUNK]
+    X = dataset(project_id, project.dataset_hash).features.loc[rows]
+    shap_explainer, _ = explainers(project_id, version)
+    return global_shap(shap_explainer, X, class_name, approximate=shap_explainer.kind == "rf")
+
+
+def through_frame(page_file: str) -> None:
+    """Send a page that runs without app.py back through it, keeping the page as the destination.
+
+    A deep link opened in a new browser session (e.g. a bookmarked /review) makes Streamlit run
+    the page script directly, found through the ``pages/`` folder, without the frame's sidebar,
+    navigation and demo set-up.
+    """
+    if not st.session_state.get(FRAME_KEY):
+        st.session_state[DEEP_LINK_KEY] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
+
+
+def mark_frame_and_follow_deep_link() -> None:
+    """Called by app.py after st.navigation: this session now runs through the frame."""
+    st.session_state[FRAME_KEY] = True
+    if link := st.session_state.pop(DEEP_LINK_KEY, None):
+        st.switch_page(link)

@@ -9,6 +9,8 @@ from hitl_core.records import RETRAIN_POLICIES
 from hitl_core.samples import SAMPLE_NAMES, load_sample
 from hitl_ui import state
 
+state.through_frame(__file__)
+
 ENCODINGS = {"auto (UTF-8)": None, "latin-1": "latin-1", "cp1252 (Windows)": "cp1252", "UTF-16": "utf-16"}
 
 st.title("Data")

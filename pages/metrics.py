@@ -7,6 +7,8 @@ from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS
 from hitl_ui import state
 
+state.through_frame(__file__)
+
 st.title("Metrics")
 project = state.current_project()
 if project is None:

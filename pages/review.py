@@ -7,6 +7,8 @@ from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_ui import explain_panel, state
 
+state.through_frame(__file__)
+
 st.title("Review predictions")
 project = state.current_project()
 if project is None:

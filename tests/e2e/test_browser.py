@@ -12,6 +12,7 @@ from tests.support.server import REPO_ROOT, launch_chromium, streamlit_server
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 TIMEOUT_MS = 90_000
+expect.set_options(timeout=TIMEOUT_MS)  # first loads train the demo model: slow on a busy 2-core machine
 
 
 @pytest.fixture
@@ -28,6 +29,8 @@ def _open(page: Page, url: str, heading: str) -> None:
     page.goto(url)
     expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)  # no script still running
+    # the frame ran (sidebar navigation of app.py), even for a deep link opened in a new session
+    expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Explain")
 
 
 def _shot(page: Page, name: str) -> None:
@@ -74,7 +77,8 @@ def test_review_loop_in_the_browser_survives_a_restart(tmp_path: Path, browser_p
     assert len(store.decisions(project.id)) == 3
     assert [v.n_human_labels for v in store.model_versions(project.id)] == [0, 1, 2, 3]
 
-    with streamlit_server(env=env) as url:  # a restarted server on the same database
+    with streamlit_server(env=env) as url:  # a restarted server on the same database, opened by a deep link
+        page.context.clear_cookies()
         _open(page, f"{url}/review", "Review predictions")
         expect(_metric(page, "Reviewed by people")).to_have_text("3")
         _shot(page, "05-review-after-restart")
