@@ -66,3 +66,4 @@ class ModelVersion:
     test: dict[str, float | None]
     baselines: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # kind → split → metrics
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # true → predicted → count (validation)
+    fairness: list[dict] = field(default_factory=list)  # validation fairness reports (hitl_core.fairness), JSON-ready

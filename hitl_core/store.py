@@ -101,8 +101,8 @@ class ModelVersionRow(Base):
     trigger: Mapped[str] = mapped_column(String(50))
     fit_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
-    metrics_json: Mapped[str] = mapped_column(Text)  # {"validation", "test", "baselines", "confusion"}
-    model_blob: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(pickle(FittedModel)); only this app writes it
+    metrics_json: Mapped[str] = mapped_column(Text)  # {"validation", "test", "baselines", "confusion", "fairness"?}
+    model_blob: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only by load_model; zlib(pickle(FittedModel)); only this app writes it
 
 
 def _to_parquet(frame: pd.DataFrame) -> bytes:
@@ -217,10 +217,14 @@ class Store:
 
     # ---- model versions
     def add_model_version(self, project_id: int, *, model: FittedModel, n_human_labels: int, n_train: int,
-                          n_decisions: int, trigger: str, validation: dict, test: dict, baselines: dict, confusion: dict) -> ModelVersion:
+                          n_decisions: int, trigger: str, validation: dict, test: dict, baselines: dict,
+                          confusion: dict, fairness: list[dict] | None = None) -> ModelVersion:
         """Store a trained model with its metrics under the next version number of the project."""
         blob = zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 3)
-        metrics = json.dumps({"validation": validation, "test": test, "baselines": baselines, "confusion": confusion})
+        metrics = {"validation": validation, "test": test, "baselines": baselines, "confusion": confusion}
+        if fairness:
+            metrics["fairness"] = fairness  # validation fairness reports, one per attribute set (and class)
+        metrics = json.dumps(metrics)
         for _attempt in range(3):  # two retrains racing for the same number: the loser takes the next one
             try:
                 with self._session.begin() as session:
@@ -241,6 +245,12 @@ class Store:
             rows = session.scalars(select(ModelVersionRow).where(ModelVersionRow.project_id == project_id)
                                    .order_by(ModelVersionRow.version))
             return [_version(r) for r in rows]
+
+    def latest_version_number(self, project_id: int) -> int | None:
+        """The newest version number alone: a cheap poll for pages that refresh when a new version lands."""
+        with self._session() as session:
+            return session.scalar(select(func.max(ModelVersionRow.version))
+                                  .where(ModelVersionRow.project_id == project_id))
 
     def latest_version(self, project_id: int) -> ModelVersion | None:
         with self._session() as session:
@@ -270,4 +280,5 @@ def _version(row: ModelVersionRow) -> ModelVersion:
                         n_human_labels=row.n_human_labels, n_train=row.n_train, n_decisions=row.n_decisions,
                         trigger=row.trigger,
                         fit_seconds=row.fit_seconds, created_at=row.created_at, validation=metrics["validation"],
-                        test=metrics["test"], baselines=metrics["baselines"], confusion=metrics["confusion"])
+                        test=metrics["test"], baselines=metrics["baselines"], confusion=metrics["confusion"],
+                        fairness=metrics.get("fairness", []))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from hitl_core import loop
 from hitl_core.data import DataError, check, read_table
+from hitl_core.fairness import group_labels
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_core.samples import SAMPLE_NAMES, load_sample
@@ -71,14 +72,25 @@ if frame is not None:
                                 index=([None, *others].index(id_default) if id_default in others else 0),
                                 format_func=lambda c: "none: use row position" if c is None else c)
     rest = [c for c in others if c != id_column]
-    sensitive = left.multiselect("Sensitive attributes (for fairness breakdowns; not model features)", rest,
+    sensitive = left.multiselect("Sensitive attributes (for fairness breakdowns)", rest,
                                  default=[c for c in defaults.get("sensitive", []) if c in rest], key=f"sens_{name}")
     pii = right.multiselect("Personal data (PII: never a feature, hidden from the review table)", rest,
                             default=[c for c in defaults.get("pii", []) if c in rest], key=f"pii_{name}")
     exclude = left.multiselect("Exclude from the model", [c for c in rest if c not in sensitive + pii],
                                key=f"excl_{name}")
+    as_features = right.checkbox(
+        "Use sensitive attributes as model features", value=False, key=f"sens_feat_{name}", disabled=not sensitive,
+        help="Off (default): the model never sees them; they only break results down by group on the Fairness page. "
+             "On: the model may learn from them, including any bias in past labels.")
+    if sensitive:
+        def _groups(column: str) -> str:
+            counts = group_labels(frame[column]).value_counts(sort=False)
+            shown = ", ".join(f"{g} ({n:,})" for g, n in list(counts.items())[:8])
+            return f"{column}: {shown}" + (f", … {len(counts) - 8} more" if len(counts) > 8 else "")
+        right.caption("Fairness groups (rows): " + " · ".join(_groups(c) for c in sensitive))
     try:
-        schema, report = check(frame, target, id_column=id_column, sensitive=sensitive, exclude=exclude, pii=pii)
+        schema, report = check(frame, target, id_column=id_column, sensitive=sensitive, exclude=exclude, pii=pii,
+                               sensitive_as_features=as_features)
     except DataError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()

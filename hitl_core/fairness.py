@@ -1,0 +1,676 @@
+"""Group metrics and disparities on fairlearn's ``MetricFrame``: whom the model, and its reviewers, treat differently.
+
+Every per-group number comes from one :class:`fairlearn.metrics.MetricFrame` and every disparity
+from fairlearn's own ``demographic_parity_difference/ratio`` and ``equalized_odds_difference/ratio``;
+this module prepares their inputs and packages the results:
+
+* **readable groups**: missing values become an explicit ``"missing"`` group (fairlearn rejects
+  missing sensitive values, and pandas 3 keeps them through ``astype(str)``); numeric attributes
+  with many values are cut into quantile ranges named by the values they hold (``"21–35"``);
+  two attributes give their intersection (``"group_b × female"``);
+* **a named positive class**: the last class of ``schema.classes`` for a binary target; for a
+  multiclass target, one class against the rest. Selection rate = share predicted positive.
+  Accuracy and balanced accuracy are over all classes; base rate, selection rate, TPR, FPR and
+  precision are for the positive class;
+* **too-small groups** (fewer rows than ``min_group_size``) are listed in ``too_small`` and left
+  out of the disparities, never merged into another group: a handful of rows can swing a ratio
+  anywhere;
+* **sufficient statistics**: rows are first counted per (group, true label, predicted label) cell
+  and fairlearn computes on the cells with the counts as ``sample_weight``. Every metric here is
+  a weighted mean over rows, so the numbers are fairlearn's on the raw rows (a test holds them
+  equal), while ``MetricFrame``'s per-row cost (~60 µs per row and metric) disappears.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import sklearn
+from fairlearn.metrics import (
+    MetricFrame, count, demographic_parity_difference, demographic_parity_ratio, equalized_odds_difference,
+    equalized_odds_ratio, false_positive_rate, selection_rate, true_positive_rate,
+)
+from fairlearn.postprocessing import ThresholdOptimizer
+from sklearn import metrics as skm
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from hitl_core.data import Dataset, DataError
+from hitl_core.models import FittedModel, Predictions, predict_with_confidence
+
+MISSING_GROUP = "missing"
+JOIN = " × "  # between attributes ("group × gender") and between their values ("group_b × female")
+MAX_ATTRIBUTES = 2
+DEFAULT_MIN_GROUP_SIZE = 30
+DEFAULT_BINS = 4
+MAX_CATEGORIES_FOR_NUMBERS = 10  # a numeric attribute with at most this many values is used as is
+FOUR_FIFTHS = 0.8
+MAX_HISTORY_CLASSES = 10  # multiclass: one-vs-rest summaries stored with a version for at most this many classes
+
+GROUP_METRICS: dict[str, str] = {
+    "count": "Rows",
+    "base_rate": "Base rate",
+    "selection_rate": "Selection rate",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "tpr": "TPR (recall)",
+    "fpr": "FPR",
+    "precision": "Precision",
+    "mean_confidence": "Mean confidence",
+}
+DISPARITIES: dict[str, str] = {
+    "demographic_parity_difference": "Demographic parity difference",
+    "demographic_parity_ratio": "Demographic parity ratio",
+    "equalized_odds_difference": "Equalized odds difference",
+    "equalized_odds_ratio": "Equalized odds ratio",
+}
+Constraint = Literal["demographic_parity", "equalized_odds"]
+CONSTRAINTS: dict[str, str] = {"demographic_parity": "Demographic parity", "equalized_odds": "Equalized odds"}
+
+
+# --------------------------------------------------------------------------- groups
+def attribute_name(columns: Sequence[str]) -> str:
+    """``"group"`` for one attribute, ``"group × gender"`` for the intersection of two."""
+    return JOIN.join(columns)
+
+
+def attribute_sets(sensitive: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every single sensitive attribute, then every intersection of two: what a version stores."""
+    return [(c,) for c in sensitive] + list(itertools.combinations(sensitive, 2))
+
+
+def _number(value: float, integral: bool) -> str:
+    """21, 52,400, 0.25: whole numbers as such, others with three significant digits."""
+    return f"{value:,.0f}" if integral or abs(value) >= 1000 else f"{value:.3g}"
+
+
+def group_labels(values: pd.Series, *, bins: int = DEFAULT_BINS) -> pd.Series:
+    """One readable group name per row, as an ordered categorical (bins ascending, ``missing`` last).
+
+    A numeric column with more than ``MAX_CATEGORIES_FOR_NUMBERS`` distinct values is cut into
+    ``bins`` quantile ranges, each named by the smallest and largest value it holds (``"21–35"``);
+    anything else is used as text. Missing values form their own group, ``"missing"``.
+    """
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and values.nunique(dropna=True) > MAX_CATEGORIES_FOR_NUMBERS:
+        numbers = values.astype(float)
+        cut = pd.qcut(numbers, q=bins, duplicates="drop").cat.remove_unused_categories()
+        integral = bool(np.all(np.mod(numbers.dropna().to_numpy(), 1) == 0))
+        spans = numbers.groupby(cut, observed=True).agg(["min", "max"])
+        names = [_number(lo, integral) if lo == hi else f"{_number(lo, integral)}–{_number(hi, integral)}"
+                 for lo, hi in spans.loc[cut.cat.categories].itertuples(index=False)]
+        groups = pd.Categorical.from_codes(cut.cat.codes.to_numpy(), categories=names)
+    else:
+        if numeric and values.dropna().mod(1).eq(0).all():
+            values = values.astype("Int64")  # 1, not 1.0
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        text = np.asarray([str(u) for u in uniques], dtype=object)
+        names = sorted(set(text))  # two values with the same text (1 and "1") are one group
+        position = {name: i for i, name in enumerate(names)}
+        recode = np.asarray([position[t] for t in text] + [-1], dtype=int)  # -1 (missing) stays -1
+        groups = pd.Categorical.from_codes(recode[codes], categories=names)
+    return _with_missing_group(pd.Series(groups, index=values.index, name=values.name))
+
+
+def _with_missing_group(groups: pd.Series) -> pd.Series:
+    """Missing → an explicit ``"missing"`` group, last; unused groups dropped; ordered."""
+    if groups.isna().any():
+        if MISSING_GROUP not in groups.cat.categories:
+            groups = groups.cat.add_categories([MISSING_GROUP])
+        groups = groups.fillna(MISSING_GROUP)
+    return groups.cat.remove_unused_categories().cat.as_ordered()
+
+
+def sensitive_groups(frame: pd.DataFrame, columns: Sequence[str], *, bins: int = DEFAULT_BINS) -> pd.Series:
+    """The group of every row of ``frame`` for one sensitive attribute, or for the intersection of two.
+
+    Bins are cut on the whole column given, so pass the whole dataset (not one split) to keep the
+    same groups across validation, test and model versions.
+    """
+    columns = list(columns)
+    if not 1 <= len(columns) <= MAX_ATTRIBUTES:
+        raise DataError(f"Pick one sensitive attribute, or two for their intersection (got {len(columns)}).")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"Sensitive column(s) {missing} are not in the table; pick existing columns.")
+    parts = [group_labels(frame[c], bins=bins) for c in columns]
+    if len(parts) == 1:
+        return parts[0].rename(attribute_name(columns))
+    first, second = parts
+    width = len(second.cat.categories)
+    codes = first.cat.codes.to_numpy(dtype=np.int64) * width + second.cat.codes.to_numpy(dtype=np.int64)
+    names = [JOIN.join(pair) for pair in itertools.product(first.cat.categories, second.cat.categories)]
+    groups = pd.Series(pd.Categorical.from_codes(codes, categories=names), index=frame.index,
+                       name=attribute_name(columns))
+    return groups.cat.remove_unused_categories().cat.as_ordered()
+
+
+def positive_class(classes: Sequence[str], chosen: str | None = None) -> str:
+    """The class whose selection rate is compared: ``chosen``, else the last class (binary: the positive one)."""
+    classes = [str(c) for c in classes]
+    if chosen is None:
+        return classes[-1]
+    if str(chosen) not in classes:
+        raise DataError(f"Class '{chosen}' is not a class of the target; pick one of {classes}.")
+    return str(chosen)
+
+
+# --------------------------------------------------------------------------- metric functions (row-weighted)
+def _count(y_true, y_pred, sample_weight) -> float:
+    return float(np.sum(sample_weight))
+
+
+def _base_rate(y_true, y_pred, sample_weight) -> float:
+    """Share of rows truly in the positive class."""
+    return float(np.average(y_true, weights=sample_weight))
+
+
+def _accuracy(y_true, y_pred, sample_weight, true_labels, pred_labels) -> float:
+    """Accuracy over all classes (for a binary target, the same as on the positive-vs-rest labels)."""
+    return skm.accuracy_score(true_labels, pred_labels, sample_weight=sample_weight)
+
+
+def _balanced_accuracy(y_true, y_pred, sample_weight, true_labels, pred_labels) -> float:
+    return skm.balanced_accuracy_score(true_labels, pred_labels, sample_weight=sample_weight)
+
+
+def _precision(y_true, y_pred, sample_weight) -> float:
+    """Share of predicted positives that are truly positive; NaN when nothing was predicted positive."""
+    return skm.precision_score(y_true, y_pred, sample_weight=sample_weight, zero_division=np.nan)
+
+
+def _weighted_mean(y_true, y_pred, sample_weight, values) -> float:
+    return float(np.average(values, weights=sample_weight))
+
+
+def _share(y_true, y_pred, values) -> float:
+    """Share of rows where ``values`` is true."""
+    return float(np.mean(values))
+
+
+def _share_among(y_true, y_pred, values, among) -> float:
+    """Share of the rows selected by ``among`` where ``values`` is true; NaN when none is selected."""
+    among = np.asarray(among, dtype=bool)
+    return float(np.mean(np.asarray(values)[among])) if among.any() else np.nan
+
+
+def _agreement(y_true, y_pred, human, model) -> float:
+    """Share of decisions where the person's label equals the model's prediction."""
+    return skm.accuracy_score(human, model)
+
+
+class _quiet:
+    """fairlearn on tiny groups: no sklearn argument re-validation, no warnings about one-class groups."""
+
+    def __enter__(self):
+        self._config = sklearn.config_context(skip_parameter_validation=True, assume_finite=True)
+        self._warnings = warnings.catch_warnings()
+        self._config.__enter__()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+        return self
+
+    def __exit__(self, *exc):
+        self._warnings.__exit__(*exc)
+        self._config.__exit__(*exc)
+        return False
+
+
+def _finite(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _group_codes(groups) -> tuple[np.ndarray, list[str]]:
+    """Integer group per row and the group names in display order (a categorical keeps its order;
+    anything else is sorted as text; missing → ``"missing"``, last)."""
+    if not (isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype)):
+        series = pd.Series(np.asarray(groups, dtype=object))
+        text = series.where(series.notna(), None).map(lambda v: None if v is None else str(v))
+        names = sorted(str(v) for v in pd.unique(text.dropna()))
+        groups = pd.Series(pd.Categorical(text, categories=names))
+    groups = _with_missing_group(groups.reset_index(drop=True))
+    return groups.cat.codes.to_numpy(dtype=np.int64), [str(c) for c in groups.cat.categories]
+
+
+def _cells(groups: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray | None,
+           names: list[str]) -> pd.DataFrame:
+    """One row per (group, true label, predicted label) with its row count and mean confidence.
+
+    Everything after this works on these few cells, weighted by ``rows``: every metric here is a
+    weighted mean over rows, so the results equal those on the raw rows.
+    """
+    true_codes, true_labels = pd.factorize(y_true)
+    pred_codes, pred_labels = pd.factorize(y_pred)
+    n_true, n_pred = len(true_labels), len(pred_labels)
+    combined = (groups * n_true + true_codes) * n_pred + pred_codes
+    keys, inverse, rows = np.unique(combined, return_inverse=True, return_counts=True)
+    total = np.bincount(inverse, weights=confidence, minlength=len(keys)) if confidence is not None else 0.0
+    group, rest = np.divmod(keys, n_true * n_pred)
+    true, pred = np.divmod(rest, n_pred)
+    return pd.DataFrame({
+        "group": np.asarray(names, dtype=object)[group],
+        "true": np.asarray(true_labels, dtype=object)[true],
+        "pred": np.asarray(pred_labels, dtype=object)[pred],
+        "rows": rows,
+        "confidence": total / rows,
+    })
+
+
+# --------------------------------------------------------------------------- the model's fairness
+@dataclass(frozen=True)
+class FairnessReport:
+    """How one model treats each group of one sensitive attribute (or intersection) on one split.
+
+    ``by_group`` has one row per group in display order, the columns of ``GROUP_METRICS`` and
+    ``too_small``; rates are ``NaN`` where undefined (TPR of a group without positives, precision
+    of a group with no positive prediction). The disparities cover the groups that are not too
+    small, and are ``None`` when fewer than two such groups remain.
+    """
+
+    sensitive: str
+    split: str
+    positive_class: str
+    min_group_size: int
+    by_group: pd.DataFrame
+    overall: dict[str, float | None]
+    demographic_parity_difference: float | None
+    demographic_parity_ratio: float | None
+    equalized_odds_difference: float | None
+    equalized_odds_ratio: float | None
+
+    @property
+    def too_small(self) -> tuple[str, ...]:
+        return tuple(str(g) for g in self.by_group.index[self.by_group["too_small"].to_numpy(dtype=bool)])
+
+    @property
+    def judged(self) -> tuple[str, ...]:
+        """Groups large enough to be compared."""
+        return tuple(str(g) for g in self.by_group.index[~self.by_group["too_small"].to_numpy(dtype=bool)])
+
+    @property
+    def four_fifths_violated(self) -> bool | None:
+        """The four-fifths (80 %) rule: some group's selection rate is below 80 % of the highest one's."""
+        ratio = self.demographic_parity_ratio
+        return None if ratio is None else bool(ratio < FOUR_FIFTHS)
+
+    def below_four_fifths(self) -> tuple[str, ...]:
+        """The compared groups whose selection rate is under 80 % of the highest compared group's."""
+        rates = self.by_group.loc[list(self.judged), "selection_rate"].dropna()
+        if len(rates) < 2 or rates.max() <= 0:
+            return ()
+        return tuple(str(g) for g in rates.index[rates < FOUR_FIFTHS * rates.max()])
+
+    def disparities(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in DISPARITIES}
+
+    def to_dict(self) -> dict:
+        """The documented JSON object (README, "Fairness"): JSON-ready, ``null`` where undefined."""
+        by_group = {
+            str(group): {m: (int(row[m]) if m == "count" else _finite(row[m])) for m in GROUP_METRICS}
+            for group, row in self.by_group.iterrows()
+        }
+        return {
+            "sensitive": self.sensitive, "split": self.split, "positive_class": self.positive_class,
+            "min_group_size": self.min_group_size, "by_group": by_group,
+            **{name: _finite(value) for name, value in self.disparities().items()},
+            "four_fifths_violated": self.four_fifths_violated, "too_small": list(self.too_small),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FairnessReport":
+        """Rebuild a stored report (e.g. from a model version's history); ``overall`` is not stored."""
+        by_group = pd.DataFrame.from_dict(data["by_group"], orient="index", columns=list(GROUP_METRICS)).astype(float)
+        by_group["too_small"] = by_group.index.isin(data.get("too_small", []))
+        by_group.index.name = "group"
+        return cls(sensitive=data["sensitive"], split=data["split"], positive_class=data["positive_class"],
+                   min_group_size=int(data.get("min_group_size", DEFAULT_MIN_GROUP_SIZE)), by_group=by_group,
+                   overall={}, **{name: data.get(name) for name in DISPARITIES})
+
+
+def fairness_report(
+    y_true,
+    y_pred,
+    *,
+    sensitive_features: pd.Series | np.ndarray,
+    classes: Sequence[str],
+    positive: str | None = None,
+    confidence=None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    split: str = "validation",
+    sensitive_name: str | None = None,
+) -> FairnessReport:
+    """Per-group metrics (one ``MetricFrame``) and fairlearn's disparities for predictions ``y_pred``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n,), labels as text
+    sensitive_features : array or Series of shape (n,), the group of each row (see
+        :func:`sensitive_groups`; an ordered categorical keeps its order, missing → ``"missing"``)
+    classes : every class of the target; the positive one is ``positive`` or the last
+    confidence : array of shape (n,), the model's top-class probability per row, or ``None``
+    min_group_size : groups with fewer rows are flagged ``too_small`` and left out of the disparities
+    """
+    y_true = np.asarray(y_true, dtype=object).astype(str)
+    y_pred = np.asarray(y_pred, dtype=object).astype(str)
+    groups, order = _group_codes(sensitive_features)
+    if not len(y_true) == len(y_pred) == len(groups):
+        raise ValueError(f"y_true, y_pred and sensitive_features differ in length "
+                         f"({len(y_true)}, {len(y_pred)}, {len(groups)}).")
+    if len(y_true) == 0:
+        raise DataError("No labelled rows to compare groups on; label some rows of this split first.")
+    positive = positive_class(classes, positive)
+    name = sensitive_name or str(getattr(sensitive_features, "name", None) or "sensitive")
+    conf = None if confidence is None else np.asarray(confidence, dtype=float)
+    cells = _cells(groups, y_true, y_pred, conf, order)
+    truth_bin = (cells["true"] == positive).to_numpy(dtype=int)
+    pred_bin = (cells["pred"] == positive).to_numpy(dtype=int)
+    weight = cells["rows"].to_numpy(dtype=float)
+    labels = {"true_labels": cells["true"].to_numpy(dtype=object), "pred_labels": cells["pred"].to_numpy(dtype=object)}
+    metrics = {"count": _count, "base_rate": _base_rate, "selection_rate": selection_rate, "accuracy": _accuracy,
+               "balanced_accuracy": _balanced_accuracy, "tpr": true_positive_rate, "fpr": false_positive_rate,
+               "precision": _precision, "mean_confidence": _weighted_mean}
+    params = {m: {"sample_weight": weight} for m in metrics}
+    params["accuracy"].update(labels)
+    params["balanced_accuracy"].update(labels)
+    params["mean_confidence"]["values"] = cells["confidence"].to_numpy(dtype=float)
+    with _quiet():
+        frame = MetricFrame(metrics=metrics, y_true=truth_bin, y_pred=pred_bin,
+                            sensitive_features=cells["group"], sample_params=params)  # fixed name: no clash
+    by_group = _tidy(frame.by_group.reindex(order), conf is None)
+    overall = _tidy(frame.overall.to_frame().T, conf is None).iloc[0]
+    by_group["too_small"] = by_group["count"] < min_group_size
+    by_group.index = pd.Index([str(g) for g in by_group.index], name="group")
+    judged = cells["group"].isin(by_group.index[~by_group["too_small"]]).to_numpy()
+    disparities = dict.fromkeys(DISPARITIES)
+    if int((~by_group["too_small"]).sum()) >= 2:
+        args = dict(y_true=truth_bin[judged], y_pred=pred_bin[judged],
+                    sensitive_features=cells["group"].to_numpy(dtype=object)[judged], sample_weight=weight[judged])
+        with _quiet():
+            disparities = {
+                "demographic_parity_difference": demographic_parity_difference(**args),
+                "demographic_parity_ratio": demographic_parity_ratio(**args),
+                "equalized_odds_difference": equalized_odds_difference(**args),
+                "equalized_odds_ratio": equalized_odds_ratio(**args),
+            }
+    return FairnessReport(
+        sensitive=name, split=split, positive_class=positive, min_group_size=int(min_group_size), by_group=by_group,
+        overall={m: _finite(overall[m]) for m in GROUP_METRICS},
+        **{k: _finite(v) for k, v in disparities.items()},
+    )
+
+
+def _tidy(table: pd.DataFrame, no_confidence: bool) -> pd.DataFrame:
+    """Counts as integers; rates undefined for a group (no positives, no negatives) as NaN, not fairlearn's 0."""
+    table = table.astype(float)
+    table["count"] = table["count"].round().astype(int)
+    table.loc[table["base_rate"] <= 0, "tpr"] = np.nan
+    table.loc[table["base_rate"] >= 1, "fpr"] = np.nan
+    if no_confidence:
+        table["mean_confidence"] = np.nan
+    return table
+
+
+def breakdown(
+    model: FittedModel,
+    dataset: Dataset,
+    columns: Sequence[str],
+    *,
+    part: str = "validation",
+    labels: pd.Series | None = None,
+    positive: str | None = None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    bins: int = DEFAULT_BINS,
+    threads: int = 1,
+) -> FairnessReport:
+    """The report of a fitted model on one split's labelled rows (``labels``: effective labels, default original)."""
+    labels = dataset.labels if labels is None else labels
+    truth = labels.loc[dataset.rows(part)].dropna()
+    preds = predict_with_confidence(model, dataset.features.loc[truth.index], dataset.schema.classes, threads=threads)
+    return report_for(dataset, truth, preds, columns, part=part, positive=positive, min_group_size=min_group_size,
+                      bins=bins)
+
+
+def report_for(dataset: Dataset, truth: pd.Series, preds: Predictions, columns: Sequence[str], *,
+               part: str = "validation", positive: str | None = None,
+               min_group_size: int = DEFAULT_MIN_GROUP_SIZE, bins: int = DEFAULT_BINS) -> FairnessReport:
+    """The report of predictions already made on the rows of ``truth`` (indexed by row key)."""
+    groups = sensitive_groups(dataset.frame, columns, bins=bins).loc[truth.index]
+    return fairness_report(truth.to_numpy(dtype=object), preds.labels, sensitive_features=groups,
+                           classes=dataset.schema.classes, positive=positive, confidence=preds.confidence,
+                           min_group_size=min_group_size, split=part, sensitive_name=attribute_name(columns))
+
+
+def summaries(dataset: Dataset, truth: pd.Series, preds: Predictions, *,
+              sets: Sequence[Sequence[str]] | None = None, part: str = "validation") -> list[dict]:
+    """JSON-ready reports stored with a model version: every attribute set (default: each sensitive
+    attribute and each pair) and, for a multiclass target, every class one-vs-rest (up to
+    ``MAX_HISTORY_CLASSES``); empty when the schema has no sensitive attribute."""
+    sets = attribute_sets(dataset.schema.sensitive) if sets is None else [tuple(s) for s in sets if s]
+    classes = dataset.schema.classes
+    positives = [classes[-1]] if len(classes) == 2 else list(classes[:MAX_HISTORY_CLASSES])
+    return [report_for(dataset, truth, preds, columns, part=part, positive=positive).to_dict()
+            for columns in sets for positive in positives]
+
+
+def find_summary(stored: Sequence[dict], columns: Sequence[str], positive: str,
+                 split: str = "validation") -> FairnessReport | None:
+    """The stored report of one attribute set and positive class, if the version has one."""
+    name = attribute_name(columns)
+    for item in stored:
+        if item.get("sensitive") == name and item.get("positive_class") == positive and item.get("split") == split:
+            return FairnessReport.from_dict(item)
+    return None
+
+
+def history_frame(versions: Sequence, columns: Sequence[str], positive: str) -> pd.DataFrame:
+    """One row per model version with a stored report: human labels, validation accuracy and the disparities.
+
+    ``versions`` are :class:`hitl_core.records.ModelVersion`; versions trained before fairness was
+    stored (or without this attribute set) are left out.
+    """
+    rows = []
+    for v in versions:
+        report = find_summary(getattr(v, "fairness", None) or [], columns, positive)
+        if report is None:
+            continue
+        rows.append({"version": v.version, "human labels": v.n_human_labels, "accuracy": v.validation.get("accuracy"),
+                     **report.disparities(), "four_fifths_violated": report.four_fifths_violated,
+                     "too_small": ", ".join(report.too_small)})
+    return pd.DataFrame(rows, columns=["version", "human labels", "accuracy", *DISPARITIES, "four_fifths_violated",
+                                       "too_small"])
+
+
+# --------------------------------------------------------------------------- the humans' fairness
+@dataclass(frozen=True)
+class HumanFairness:
+    """How the reviewers' decisions differ by group: a reviewer's own bias shows here.
+
+    ``by_group`` columns: ``decisions``, ``rows`` (distinct rows decided), ``override_rate``
+    (the person picked another label than the model predicted), ``agreement_rate`` (the person
+    kept the model's label), ``correction_rate`` (the person changed a label the row already had,
+    among decisions on labelled rows), ``human_positive_rate`` and ``model_positive_rate``
+    (share labelled / predicted as the positive class, on the same decisions), ``too_small``.
+    """
+
+    sensitive: str
+    positive_class: str
+    min_group_size: int
+    by_group: pd.DataFrame
+    human_parity_ratio: float | None  # fairlearn's demographic parity ratio of the people's labels
+    model_parity_ratio: float | None  # ... and of the model's predictions on the same rows
+    n_decisions: int
+
+    @property
+    def too_small(self) -> tuple[str, ...]:
+        return tuple(str(g) for g in self.by_group.index[self.by_group["too_small"].to_numpy(dtype=bool)])
+
+
+HUMAN_METRICS: dict[str, str] = {
+    "decisions": "Decisions", "rows": "Rows decided", "override_rate": "Override rate",
+    "agreement_rate": "Agreed with model", "correction_rate": "Correction rate",
+    "human_positive_rate": "Labelled positive", "model_positive_rate": "Predicted positive",
+}
+
+
+def human_fairness(decisions: pd.DataFrame, groups: pd.Series, *, classes: Sequence[str], positive: str | None = None,
+                   min_group_size: int = DEFAULT_MIN_GROUP_SIZE) -> HumanFairness | None:
+    """Per-group rates of the people's decisions (``Store.decisions``) joined to each row's group.
+
+    ``groups`` is indexed by row key (:func:`sensitive_groups` of the dataset frame). ``None``
+    when there is no decision with a recorded model prediction yet.
+    """
+    positive = positive_class(classes, positive)
+    decided = decisions[decisions["predicted_label"].notna()] if not decisions.empty else decisions
+    if decided.empty:
+        return None
+    keys = decided["row_key"].astype(str).to_numpy(dtype=object)
+    row_groups = groups.reindex(pd.Index(keys, dtype=object))
+    codes, order = _group_codes(row_groups.reset_index(drop=True))
+    text = np.asarray(order, dtype=object)[codes]
+    human = decided["new_label"].astype(str).to_numpy(dtype=object)
+    model = decided["predicted_label"].astype(str).to_numpy(dtype=object)
+    old = decided["old_label"]
+    had_label = old.notna().to_numpy()
+    changed = had_label & (old.astype(object).astype(str).to_numpy(dtype=object) != human)
+    override = (decided["action"] == "override").to_numpy(dtype=bool)
+    human_bin = (human == positive).astype(int)
+    model_bin = (model == positive).astype(int)
+    metrics = {"decisions": count, "override_rate": _share, "agreement_rate": _agreement,
+               "correction_rate": _share_among, "human_positive_rate": _share, "model_positive_rate": selection_rate}
+    params = {"override_rate": {"values": override}, "agreement_rate": {"human": human, "model": model},
+              "correction_rate": {"values": changed, "among": had_label}, "human_positive_rate": {"values": human_bin}}
+    with _quiet():
+        frame = MetricFrame(metrics=metrics, y_true=human_bin, y_pred=model_bin,
+                            sensitive_features=pd.Series(text, name="group"), sample_params=params)
+    by_group = frame.by_group.reindex(order).astype(float)
+    by_group["decisions"] = by_group["decisions"].round().astype(int)
+    rows = pd.Series(keys).groupby(text).nunique()
+    by_group.insert(1, "rows", rows.reindex(order).to_numpy(dtype=int))
+    by_group["too_small"] = by_group["decisions"] < min_group_size
+    by_group.index = pd.Index([str(g) for g in by_group.index], name="group")
+    judged = np.isin(text, by_group.index[~by_group["too_small"]].to_numpy(dtype=object))
+    human_ratio = model_ratio = None
+    if int((~by_group["too_small"]).sum()) >= 2:
+        with _quiet():
+            human_ratio = demographic_parity_ratio(human_bin[judged], human_bin[judged],
+                                                   sensitive_features=text[judged])
+            model_ratio = demographic_parity_ratio(human_bin[judged], model_bin[judged],
+                                                   sensitive_features=text[judged])
+    return HumanFairness(sensitive=str(groups.name or "sensitive"), positive_class=positive,
+                         min_group_size=int(min_group_size), by_group=by_group[[*HUMAN_METRICS, "too_small"]],
+                         human_parity_ratio=_finite(human_ratio), model_parity_ratio=_finite(model_ratio),
+                         n_decisions=len(decided))
+
+
+# --------------------------------------------------------------------------- mitigation to compare
+class _ScoreColumn(ClassifierMixin, BaseEstimator):
+    """A fitted "model" whose positive-class probability is its single input column.
+
+    Lets fairlearn's ``ThresholdOptimizer`` post-process any fitted pipeline's scores without
+    seeing (and re-validating) its raw, mixed-type features.
+    """
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """The model beside its ``ThresholdOptimizer``-post-processed twin, on the same split and groups."""
+
+    constraint: str
+    unmitigated: FairnessReport
+    mitigated: FairnessReport
+
+    def comparison(self) -> pd.DataFrame:
+        """Accuracy against disparity, one row per model."""
+        rows = []
+        for name, report in (("model", self.unmitigated), (f"mitigated ({CONSTRAINTS[self.constraint].lower()})",
+                                                           self.mitigated)):
+            rows.append({"model": name, "accuracy": report.overall["accuracy"],
+                         "balanced_accuracy": report.overall["balanced_accuracy"],
+                         "selection_rate": report.overall["selection_rate"], **report.disparities(),
+                         "four_fifths_violated": report.four_fifths_violated})
+        return pd.DataFrame(rows).set_index("model")
+
+
+def mitigate(
+    model: FittedModel,
+    dataset: Dataset,
+    columns: Sequence[str],
+    *,
+    constraint: Constraint = "demographic_parity",
+    labels: pd.Series | None = None,
+    part: str = "validation",
+    positive: str | None = None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    bins: int = DEFAULT_BINS,
+    seed: int = 0,
+    threads: int = 1,
+) -> Mitigation:
+    """Fit fairlearn's ``ThresholdOptimizer`` on the model's scores for the labelled training pool
+    (never on validation or test), then compare both models on ``part``.
+
+    Thresholds per group turn the positive-class probability into a yes/no that meets
+    ``constraint`` on the training pool; a row not made positive gets the model's most probable
+    other class. Predictions are randomised between two thresholds, seeded by ``seed``.
+    """
+    if constraint not in CONSTRAINTS:
+        raise DataError(f"Unknown constraint '{constraint}'; choose one of {', '.join(CONSTRAINTS)}.")
+    classes = dataset.schema.classes
+    positive = positive_class(classes, positive)
+    j = classes.index(positive)
+    labels = dataset.labels if labels is None else labels
+    groups = sensitive_groups(dataset.frame, columns, bins=bins).astype(str)
+    train = labels.loc[dataset.rows("train")].dropna()
+    truth = labels.loc[dataset.rows(part)].dropna()
+    train_preds = predict_with_confidence(model, dataset.features.loc[train.index], classes, threads=threads)
+    preds = predict_with_confidence(model, dataset.features.loc[truth.index], classes, threads=threads)
+    optimizer = ThresholdOptimizer(estimator=_ScoreColumn().fit(), constraints=constraint, objective="accuracy_score",
+                                   prefit=True, predict_method="predict_proba")
+    unseen = sorted(set(groups.loc[truth.index]) - set(groups.loc[train.index]))
+    if unseen:
+        raise DataError(f"Group(s) {unseen} have no labelled training row, so no threshold can be learnt for them; "
+                        "label some of their rows first.")
+    try:
+        with _quiet():
+            optimizer.fit(train_preds.proba[:, [j]], (train.to_numpy(dtype=object) == positive).astype(int),
+                          sensitive_features=groups.loc[train.index].to_numpy(dtype=object))
+            chosen = optimizer.predict(preds.proba[:, [j]], random_state=seed,
+                                       sensitive_features=groups.loc[truth.index].to_numpy(dtype=object))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise DataError(f"The {CONSTRAINTS[constraint].lower()} thresholds could not be fitted ({exc}); every group "
+                        "needs labelled training rows of both outcomes.") from exc
+    others = preds.proba.copy()
+    others[:, j] = -1.0
+    fallback = np.asarray(classes, dtype=object)[others.argmax(axis=1)]
+    mitigated_labels = np.where(np.asarray(chosen) == 1, positive, fallback)
+    group_of_rows = sensitive_groups(dataset.frame, columns, bins=bins).loc[truth.index]
+    common = dict(sensitive_features=group_of_rows, classes=classes, positive=positive, min_group_size=min_group_size,
+                  split=part, sensitive_name=attribute_name(columns))
+    return Mitigation(
+        constraint=constraint,
+        unmitigated=fairness_report(truth.to_numpy(dtype=object), preds.labels, confidence=preds.confidence, **common),
+        mitigated=fairness_report(truth.to_numpy(dtype=object), mitigated_labels, **common),
+    )
