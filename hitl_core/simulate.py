@@ -1,21 +1,32 @@
-"""A simulated annotator and the headless loop, for the CLI, benchmarks and demos.
+"""A simulated annotator and the headless loop, for the CLI, benchmarks, demos and the Simulation page.
 
 The annotator reveals a row's true label, wrong with probability ``annotator_noise`` (then it
-names another class uniformly at random). The loop starts from ``seed_size`` revealed rows of
-the training pool, and each round trains, evaluates on validation and the held-out test set,
-and reveals ``batch_size`` more rows until ``budget`` labels (seed included) are spent.
+names another class uniformly at random); on the rows of one group (``noisy_group``) it can be
+wrong with a different probability, ``group_noise``, to show how annotator bias propagates. The
+loop starts from ``seed_size`` revealed rows of the training pool, and each round trains,
+evaluates on validation and the held-out test set, and reveals ``batch_size`` more rows, chosen
+by a query ``strategy`` (:mod:`hitl_core.active`), until ``budget`` labels (seed included) are spent.
+
+:func:`compare` runs several strategies, each ``repeats`` times (seeds ``seed``, ``seed + 1``, …)
+on the same split, and summarises their learning curves against the full-label model: the same
+model fitted on every true label of the training pool.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from hitl_core.data import Dataset, DataError
-from hitl_core.loop import score, train_and_evaluate
-from hitl_core.models import BASELINE_KINDS, fit
+from hitl_core import active
+from hitl_core.data import Dataset, DataError, labels_as_text
+from hitl_core.fairness import breakdown
+from hitl_core.loop import score
+from hitl_core.models import BASELINE_KINDS, MODEL_KINDS, FittedModel, fit, predict_with_confidence
+
+TARGET_LEVELS = {"labels_to_95": 0.95, "labels_to_99": 0.99}  # shares of the full-label validation accuracy
 
 
 @dataclass(frozen=True)
@@ -29,10 +40,20 @@ class SimulationConfig:
     annotator_noise: float = 0.0
     seed: int = 0
     threads: int = 1
+    strategy: str = "random"  # a key of hitl_core.active.STRATEGIES
+    committee: str = "bootstrap"  # query-by-committee members: bootstrap refits of ``model``, or "families"
+    noisy_group: str | None = None  # "COLUMN=VALUE": on these rows the annotator errs with ``group_noise``
+    group_noise: float = 0.0
+    metrics: str = "all"  # "accuracy": history entries score accuracy only (3× faster rounds, for benchmarks)
+    sensitive: tuple[str, ...] = ()  # one attribute, or two (their intersection): each round gains "fairness"
 
 
-def annotate(truth: pd.Series, classes: tuple[str, ...], noise: float, rng: np.random.Generator) -> pd.Series:
-    """What a simulated annotator answers for these rows: the truth, or with probability ``noise`` another class."""
+def annotate(truth: pd.Series, classes: tuple[str, ...], noise: float | np.ndarray,
+             rng: np.random.Generator) -> pd.Series:
+    """What a simulated annotator answers for these rows: the truth, or with probability ``noise`` another class.
+
+    ``noise`` is one probability, or one per row (a group the annotator gets wrong more often).
+    """
     answers = truth.astype(object).copy()
     wrong = rng.random(len(truth)) < noise
     for key in truth.index[wrong]:
@@ -49,45 +70,355 @@ def seed_rows(truth: pd.Series, size: int, rng: np.random.Generator) -> pd.Index
     return pd.Index(list(firsts) + list(extra), dtype=object)
 
 
-def simulate(dataset: Dataset, config: SimulationConfig,
-             on_round: Callable[[dict], None] | None = None) -> dict:
-    """Run the loop headless and return the documented JSON-ready result (see README, "simulate JSON")."""
+# --------------------------------------------------------------------------- settings
+def parse_group(spec: str) -> tuple[str, str]:
+    """``"COLUMN=VALUE"`` → (column, value); the value is compared as text."""
+    column, sep, value = spec.partition("=")
+    if not sep or not column.strip() or not value.strip():
+        raise DataError(f"Noisy group '{spec}' is not of the form COLUMN=VALUE (e.g. group=group_b).")
+    return column.strip(), value.strip()
+
+
+def in_group(dataset: Dataset, rows: pd.Index, spec: str) -> np.ndarray:
+    """Which of ``rows`` belong to the group ``COLUMN=VALUE``."""
+    column, value = parse_group(spec)
+    return (labels_as_text(dataset.frame.loc[rows, column]) == value).to_numpy(dtype=bool)
+
+
+def noise_per_row(dataset: Dataset, rows: pd.Index, config: SimulationConfig) -> np.ndarray:
+    """The annotator's error probability on each row: ``group_noise`` inside the noisy group, else ``annotator_noise``."""
+    noise = np.full(len(rows), float(config.annotator_noise))
+    if config.noisy_group:
+        noise[in_group(dataset, rows, config.noisy_group)] = float(config.group_noise)
+    return noise
+
+
+def validate(dataset: Dataset, config: SimulationConfig, strategies: Sequence[str] | None = None,
+             repeats: int = 1) -> None:
+    """Refuse settings that cannot run, with a message saying what to change (a DataError)."""
+    if dataset.labels.isna().any():
+        raise DataError("Simulation needs a true label on every row; drop unlabeled rows first.")
+    strategies = list(strategies) if strategies is not None else [config.strategy]
+    if not strategies:
+        raise DataError("Pick at least one query strategy to simulate.")
+    unknown = [s for s in strategies if s not in active.STRATEGIES]
+    if unknown:
+        raise DataError(f"Unknown strategy {', '.join(map(repr, unknown))}; choose from {', '.join(active.STRATEGIES)}.")
+    if config.model not in MODEL_KINDS:
+        raise DataError(f"Unknown model '{config.model}'; choose one of {', '.join(MODEL_KINDS)}.")
+    if config.metrics not in ("all", "accuracy"):
+        raise DataError(f"Unknown metrics setting '{config.metrics}'; choose all or accuracy.")
+    if config.committee not in active.COMMITTEE_KINDS:
+        raise DataError(f"Unknown committee '{config.committee}'; choose one of {', '.join(active.COMMITTEE_KINDS)}.")
+    if min(config.seed_size, config.batch_size, config.budget) < 1:
+        raise DataError(f"Seed size, batch size and budget must each be at least 1 (got {config.seed_size}, "
+                        f"{config.batch_size}, {config.budget}).")
+    if config.budget < config.seed_size:
+        raise DataError(f"The budget ({config.budget} labels) is smaller than the seed set ({config.seed_size} labels); "
+                        "the seed counts toward the budget, so raise the budget or shrink the seed.")
+    if repeats < 1:
+        raise DataError(f"Repeats must be at least 1 (got {repeats}).")
+    for name, value in (("annotator error rate", config.annotator_noise), ("group error rate", config.group_noise)):
+        if not 0.0 <= value <= 1.0:
+            raise DataError(f"The {name} is a probability; give a value between 0 and 1 (got {value}).")
+    if config.group_noise and not config.noisy_group:
+        raise DataError("A group error rate needs a group: name it as COLUMN=VALUE (e.g. group=group_b).")
+    if config.noisy_group:
+        column, value = parse_group(config.noisy_group)
+        if column not in dataset.frame.columns:
+            raise DataError(f"Noisy group column '{column}' is not in the table; pick one of "
+                            f"{', '.join(map(str, dataset.frame.columns[:10]))}.")
+        values = labels_as_text(dataset.frame[column]).dropna().unique()
+        if value not in set(values):
+            shown = ", ".join(sorted(map(str, values))[:10])
+            raise DataError(f"Column '{column}' has no value '{value}'; its values include {shown}.")
+
+
+def planned_rounds(dataset: Dataset, config: SimulationConfig) -> int:
+    """How many train-and-evaluate rounds one run makes (for progress bars and run-time limits)."""
+    pool = dataset.labels.loc[dataset.rows("train")]
+    labelled = max(pool.nunique(), min(config.seed_size, len(pool)))
+    rounds = 1
+    while (room := min(config.batch_size, config.budget - labelled, len(pool) - labelled)) > 0:
+        labelled += room
+        rounds += 1
+    return rounds
+
+
+def labelled_only(dataset: Dataset) -> Dataset:
+    """The dataset without its unlabeled rows (there is no truth to reveal), keeping the stored split."""
+    keep = dataset.labels.notna()
+    if keep.all():
+        return dataset
+    return Dataset(name=dataset.name, frame=dataset.frame.loc[keep], schema=dataset.schema,
+                   split=dataset.split.loc[keep[keep].index])
+
+
+# --------------------------------------------------------------------------- one run
+@dataclass(frozen=True)
+class Run:
+    """One simulated loop: its history (the documented JSON entries) and what the annotator answered."""
+
+    strategy: str
+    seed: int
+    history: list[dict]
+    answers: pd.Series  # the annotator's labels of the revealed pool rows (noise included)
+    model: FittedModel  # the last model trained
+    notes: tuple[str, ...] = ()  # e.g. a cold start that fell back to diversity sampling
+
+
+def run(dataset: Dataset, config: SimulationConfig, on_round: Callable[[dict], None] | None = None) -> Run:
+    """One loop with one strategy and one seed; ``on_round`` hears each history entry as it happens."""
     truth = dataset.labels
     if truth.isna().any():
         raise DataError("Simulation needs a true label on every row; drop unlabeled rows first.")
     rng = np.random.default_rng(config.seed)
-    pool_truth = truth.loc[dataset.rows("train")]
+    classes = dataset.schema.classes
+    pool = dataset.rows("train")
+    pool_truth = truth.loc[pool]
+    noise = pd.Series(noise_per_row(dataset, pool, config), index=pool)
     known = pd.Series(None, index=truth.index, dtype=object)
     known.loc[dataset.rows("validation")] = truth.loc[dataset.rows("validation")]
     known.loc[dataset.rows("test")] = truth.loc[dataset.rows("test")]
-    first = seed_rows(pool_truth, min(config.seed_size, config.budget), rng)  # the seed is part of the budget
-    known.loc[first] = annotate(pool_truth.loc[first], dataset.schema.classes, config.annotator_noise, rng)
+    first = seed_rows(pool_truth, config.seed_size, rng)
+    known.loc[first] = annotate(pool_truth.loc[first], classes, noise.loc[first].to_numpy(), rng)
+    X_pool = dataset.features.loc[pool]
 
-    history = []
+    history: list[dict] = []
+    notes: list[str] = []
     while True:
-        model, evaluation = train_and_evaluate(dataset, known, config.model, seed=config.seed,
-                                               threads=config.threads)
-        n_labels = int(known.loc[pool_truth.index].notna().sum())
-        entry = {"version": len(history) + 1, "n_labels": n_labels, "fit_seconds": round(model.fit_seconds, 4),
-                 "validation": evaluation.validation, "test": evaluation.test}
+        train = known.loc[pool].dropna()
+        model = fit(config.model, dataset.schema, X_pool.loc[train.index], train, seed=config.seed,
+                    threads=config.threads)
+        entry = {"version": len(history) + 1, "n_labels": len(train), "fit_seconds": round(model.fit_seconds, 4),
+                 **{part: _score(model, dataset, known, part, config) for part in ("validation", "test")}}
+        if config.sensitive:
+            entry["fairness"] = breakdown(model, dataset, config.sensitive, labels=known,
+                                          threads=config.threads).to_dict()
         history.append(entry)
         if on_round:
             on_round(entry)
-        unlabeled = pool_truth.index[known.loc[pool_truth.index].isna().to_numpy()]
-        room = min(config.batch_size, config.budget - n_labels, len(unlabeled))
+        pool_known = known.loc[pool]
+        room = min(config.batch_size, config.budget - len(train), int(pool_known.isna().sum()))
         if room <= 0:
             break
-        batch = pd.Index(rng.choice(unlabeled.to_numpy(dtype=object), size=room, replace=False), dtype=object)
-        known.loc[batch] = annotate(pool_truth.loc[batch], dataset.schema.classes, config.annotator_noise, rng)
+        asked = _ask(model, dataset, X_pool, pool_known, config, room, rng)
+        if asked.cold_start:
+            notes.append(f"round {entry['version']} ({len(train)} labels): {asked.reason}")
+        batch = pool[asked.indices]
+        known.loc[batch] = annotate(pool_truth.loc[batch], classes, noise.loc[batch].to_numpy(), rng)
+    answers = known.loc[pool].dropna()
+    return Run(strategy=config.strategy, seed=config.seed, history=history, answers=answers, model=model,
+               notes=tuple(notes))
 
+
+def _score(model: FittedModel, dataset: Dataset, known: pd.Series, part: str, config: SimulationConfig) -> dict:
+    """Every metric of one split (the documented history), or only accuracy when ``config.metrics`` says so."""
+    if config.metrics == "all":
+        return score(model, dataset, known, part, threads=config.threads)
+    truth = known.loc[dataset.rows(part)].dropna()
+    predicted = predict_with_confidence(model, dataset.features.loc[truth.index], dataset.schema.classes,
+                                        threads=config.threads).labels
+    return {"accuracy": float((predicted == truth.to_numpy(dtype=object)).mean())}
+
+
+def _ask(model: FittedModel, dataset: Dataset, X_pool: pd.DataFrame, pool_known: pd.Series,
+         config: SimulationConfig, room: int, rng: np.random.Generator) -> active.Query:
+    """Which ``room`` pool rows the strategy wants revealed next (scores from the model just trained)."""
+    strategy = config.strategy
+    labels = pool_known.to_numpy(dtype=object)
+    cold = active.cold_start_reason(strategy, labels) is not None
+    proba = features = committee = None
+    if not cold and (strategy in active.UNCERTAINTY or strategy == "hybrid"):
+        proba = predict_with_confidence(model, X_pool, dataset.schema.classes, threads=config.threads).proba
+    if not cold and strategy in active.COMMITTEE:
+        train = pool_known.dropna()
+        members = active.fit_committee(config.model, dataset.schema, X_pool.loc[train.index], train,
+                                       members=config.committee, seed=int(rng.integers(2**31 - 1)),
+                                       threads=config.threads)
+        committee = active.committee_proba(members, X_pool, dataset.schema.classes, threads=config.threads)
+    if cold or strategy in active.NEEDS_FEATURES:
+        features = active.embed(model, X_pool, threads=config.threads)
+    return active.query(strategy, labels, proba=proba, features=features, committee=committee, batch_size=room,
+                        seed=rng, threads=config.threads)
+
+
+# --------------------------------------------------------------------------- several strategies, repeated
+@dataclass(frozen=True)
+class Progress:
+    """One finished round of :func:`compare`, for a progress bar."""
+
+    strategy: str
+    repeat: int  # 1-based
+    repeats: int
+    entry: dict  # the round's history entry
+    done: int  # rounds finished so far, all runs together
+    total: int  # rounds planned, all runs together
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / max(1, self.total))
+
+
+def simulate(dataset: Dataset, config: SimulationConfig,
+             on_round: Callable[[dict], None] | None = None) -> dict:
+    """Run the loop headless with ``config.strategy`` once and return the documented JSON-ready result."""
+    return compare(dataset, config, (config.strategy,), repeats=1,
+                   on_progress=(lambda p: on_round(p.entry)) if on_round else None)
+
+
+def compare(dataset: Dataset, config: SimulationConfig, strategies: Sequence[str] | None = None, *,
+            repeats: int = 1, on_progress: Callable[[Progress], None] | None = None) -> dict:
+    """Run every strategy ``repeats`` times and return the documented JSON-ready result (README, "simulate JSON").
+
+    ``history`` is the first strategy's first run (seed ``config.seed``), as in a single run;
+    ``strategies`` holds each strategy's learning curve averaged over its repeats, the labels it
+    needed to reach 95 % and 99 % of the full-label model's validation accuracy (``None`` when
+    never reached) and ``aulc``, its mean validation accuracy over the labels spent.
+    """
+    strategies = list(dict.fromkeys(strategies or [config.strategy]))
+    validate(dataset, config, strategies, repeats)
+    truth = dataset.labels
+    reference = full_label_reference(dataset, config)
+    total = len(strategies) * repeats * planned_rounds(dataset, config)
+    done = 0
+    runs: dict[str, list[Run]] = defaultdict(list)
+    for name in strategies:
+        for repeat in range(repeats):
+            def report(entry: dict, name: str = name, repeat: int = repeat) -> None:
+                nonlocal done
+                done += 1
+                if on_progress:
+                    on_progress(Progress(name, repeat + 1, repeats, entry, done, total))
+
+            runs[name].append(run(dataset, replace(config, strategy=name, seed=config.seed + repeat), on_round=report))
+    summaries = {}
+    for name in strategies:
+        summaries[name] = summarize([r.history for r in runs[name]], reference["validation"]["accuracy"])
+        summaries[name]["notes"] = list(dict.fromkeys(n for r in runs[name] for n in r.notes))
+        if config.noisy_group:
+            summaries[name]["groups"] = _group_report(dataset, config, runs[name])
     return {
         "dataset": {"rows": len(dataset.frame), "classes": list(dataset.schema.classes),
                     "target": dataset.schema.target},
         "split": {part: int((dataset.split == part).sum()) for part in ("train", "validation", "test")},
-        "config": asdict(config),
+        "config": {**asdict(config), "strategy": strategies[0], "strategies": strategies, "repeats": repeats},
         "baselines": _full_pool_baselines(dataset, truth, config.seed),
-        "history": history,
+        "full_label_reference": reference,
+        "history": runs[strategies[0]][0].history,
+        "strategies": summaries,
     }
+
+
+def summarize(histories: Sequence[Sequence[dict]], reference_accuracy: float) -> dict:
+    """Learning curve averaged over repeats, labels to reach 95 % / 99 % of the reference, and AULC.
+
+    ``aulc`` is the area under the averaged validation-accuracy curve divided by the labels it
+    spans (trapezoids), i.e. the mean accuracy over the budget: comparable across strategies run
+    with the same seed size, batch size and budget.
+    """
+    by_labels: dict[int, list[float]] = defaultdict(list)
+    for history in histories:
+        for entry in history:
+            by_labels[int(entry["n_labels"])].append(float(entry["validation"]["accuracy"]))
+    n = np.array(sorted(by_labels), dtype=float)
+    mean = np.array([np.mean(by_labels[int(k)]) for k in n])
+    std = np.array([np.std(by_labels[int(k)]) for k in n])
+    result = {
+        "curve": [[int(k), round(float(m), 6)] for k, m in zip(n, mean)],
+        "curve_std": [[int(k), round(float(s), 6)] for k, s in zip(n, std)],
+        "aulc": round(float(np.trapezoid(mean, n) / (n[-1] - n[0]) if len(n) > 1 else mean[0]), 6),
+        "repeats": len(histories),
+    }
+    for key, level in TARGET_LEVELS.items():
+        reached = np.flatnonzero(mean >= level * reference_accuracy - 1e-12)
+        result[key] = int(n[reached[0]]) if len(reached) else None
+    return result
+
+
+def full_label_reference(dataset: Dataset, config: SimulationConfig) -> dict:
+    """The same model fitted on every true label of the training pool: the ceiling the curves are measured against."""
+    truth = dataset.labels
+    train = truth.loc[dataset.rows("train")]
+    model = fit(config.model, dataset.schema, dataset.features.loc[train.index], train, seed=config.seed,
+                threads=config.threads)
+    reference = {part: score(model, dataset, truth, part, threads=config.threads) for part in ("validation", "test")}
+    if config.noisy_group:
+        reference["groups"] = {"validation_accuracy": _group_accuracy(dataset, config, model)}
+    return reference
+
+
+def _group_accuracy(dataset: Dataset, config: SimulationConfig, model: FittedModel) -> dict[str, float | None]:
+    """Validation accuracy of ``model`` inside the noisy group and on the rest."""
+    rows = dataset.rows("validation")
+    truth = dataset.labels.loc[rows].to_numpy(dtype=object)
+    predicted = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
+                                        threads=config.threads).labels
+    member = in_group(dataset, rows, config.noisy_group)
+    correct = predicted == truth
+    return {"in_group": _share(correct[member]), "rest": _share(correct[~member])}
+
+
+def _group_report(dataset: Dataset, config: SimulationConfig, runs: Sequence[Run]) -> dict:
+    """How often the annotator was wrong inside the noisy group vs elsewhere, and what the last model made of it."""
+    errors = {"in_group": [], "rest": []}
+    accuracy = {"in_group": [], "rest": []}
+    for one in runs:
+        truth = dataset.labels.loc[one.answers.index].to_numpy(dtype=object)
+        member = in_group(dataset, one.answers.index, config.noisy_group)
+        wrong = one.answers.to_numpy(dtype=object) != truth
+        errors["in_group"].append(_share(wrong[member]))
+        errors["rest"].append(_share(wrong[~member]))
+        for part, value in _group_accuracy(dataset, config, one.model).items():
+            accuracy[part].append(value)
+    column, value = parse_group(config.noisy_group)
+    return {"column": column, "value": value,
+            "label_error": {k: _mean(v) for k, v in errors.items()},
+            "validation_accuracy": {k: _mean(v) for k, v in accuracy.items()}}
+
+
+def _share(flags: np.ndarray) -> float | None:
+    return float(flags.mean()) if len(flags) else None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(float(np.mean(known)), 6) if known else None
+
+
+def label_savings(result: dict, *, target: str = "labels_to_99", against: str = "random") -> list[str]:
+    """The label savings against ``against`` in words, one sentence per other strategy.
+
+    e.g. "margin reached 99 % of full-label accuracy with 38 % of the labels random needed (76 vs 200)."
+    """
+    level = f"{TARGET_LEVELS[target] * 100:.0f} %"
+    summaries = result["strategies"]
+    spent = max((c[-1][0] for c in (s["curve"] for s in summaries.values()) if c), default=0)
+    name = lambda s: s.replace("_", " ")  # noqa: E731
+    sentences = []
+    base = summaries.get(against, {}).get(target) if against in summaries else None
+    for strategy, summary in summaries.items():
+        if strategy == against:
+            continue
+        needed = summary[target]
+        if against not in summaries:
+            sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {needed} labels."
+                             if needed is not None else
+                             f"{name(strategy)} did not reach {level} of full-label accuracy within {spent} labels.")
+        elif needed is not None and base is not None:
+            share = needed / base
+            sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {share * 100:.0f} % of the "
+                             f"labels {name(against)} needed ({needed} vs {base}).")
+        elif needed is not None:
+            sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {needed} labels; "
+                             f"{name(against)} did not within {spent}.")
+        elif base is not None:
+            sentences.append(f"{name(strategy)} did not reach {level} of full-label accuracy within {spent} labels; "
+                             f"{name(against)} needed {base}.")
+        else:
+            sentences.append(f"Neither {name(strategy)} nor {name(against)} reached {level} of full-label accuracy "
+                             f"within {spent} labels.")
+    return sentences
 
 
 def _full_pool_baselines(dataset: Dataset, truth: pd.Series, seed: int) -> dict:

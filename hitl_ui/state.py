@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hitl_core import loop
+from hitl_core import active, loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
@@ -163,3 +163,26 @@ def mark_frame_and_follow_deep_link() -> None:
     st.session_state[FRAME_KEY] = True
     if link := st.session_state.pop(DEEP_LINK_KEY, None):
         st.switch_page(link)
+
+
+@st.cache_data(show_spinner="Ranking the pool…", max_entries=16)
+def ranked_pool(project_id: int, version: int, n_decisions: int, strategy: str,
+                batch_size: int) -> tuple[pd.DataFrame, str]:
+    """The unlabeled pool ordered by a query strategy (rank, score, in_batch, reason) and why, per model version."""
+    project = store().project(project_id)
+    frame = pool(project_id, version, n_decisions)
+    features = None
+    if strategy in active.NEEDS_FEATURES:
+        features = active.embed(model(project_id, version), frame[list(project.schema.features)],
+                                threads=settings().threads)
+    ranked = active.rank_pool(strategy, frame[[f"p({c})" for c in project.schema.classes]], labels=frame["label"],
+                              features=features, batch_size=batch_size, seed=project.seed, threads=settings().threads)
+    return ranked, str(ranked.attrs.get("reason", ""))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def triage(project_id: int, version: int, human_accuracy: float) -> pd.DataFrame:
+    """Share sent to a person and people + model accuracy on validation, for every confidence threshold."""
+    project = store().project(project_id)
+    return active.validation_triage(model(project_id, version), dataset(project_id, project.dataset_hash),
+                                    human_accuracy=human_accuracy, threads=settings().threads)

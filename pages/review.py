@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from hitl_core import charts, loop
+from hitl_core import active, charts, loop
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_ui import explain_panel, state
@@ -73,10 +73,29 @@ counts[2].metric("Disagree with label", f"{int(pool['disagrees'].sum()):,}")
 counts[3].metric("Unlabeled", f"{int(pool['label'].isna().sum()):,}")
 counts[4].metric("Reviewed by people", f"{int(pool['reviewed'].sum()):,}")
 
-with st.expander("Confidence distribution", expanded=False):
-    st.plotly_chart(charts.confidence_histogram(pool, threshold), width="stretch")
+with st.expander("Confidence and triage: what the threshold costs and buys", icon=":material/tune:"):
+    chart_left, chart_right = st.columns(2)
+    chart_left.plotly_chart(charts.confidence_histogram(pool, threshold), width="stretch")
+    human = chart_right.slider("Reviewer accuracy (assumed)", 0.5, 1.0, 0.95, 0.01, key="triage_human",
+                               help="How often a person gets a routed row right; 1.0 = always.")
+    curve = state.triage(project.id, latest.version, human)
+    chart_right.plotly_chart(charts.triage_curve(curve, threshold=threshold), width="stretch")
+    chart_right.caption("On validation: each threshold sends the rows below it to a person. The left end is the "
+                        "model alone, the right end people alone.")
+
+strategy_col, batch_col = st.columns([3, 1])
+strategy = strategy_col.selectbox(
+    "Ask next by", [s for s in active.STRATEGIES if s not in active.COMMITTEE], index=2,
+    format_func=active.STRATEGIES.get, key="review_strategy",
+    help="Which unlabeled rows the model asks about first. Query-by-committee runs on the Simulation page.")
+batch_size = int(batch_col.number_input("Batch size", 1, 500, 20, key="review_batch"))
+ranked, reason = state.ranked_pool(project.id, latest.version, n_decisions, strategy, batch_size)
+pool = pool.join(ranked[["rank", "score", "in_batch", "reason"]].rename(columns={"reason": "why asked"}))
+if reason:
+    st.caption(f":material/psychology_alt: {reason}")
 
 views = {
+    "Ask next": pool.index[pool["in_batch"].fillna(False).astype(bool)],
     "Needs review": queue.index,
     "Disagreements": pool.index[pool["disagrees"]],
     "Unlabeled": pool.index[pool["label"].isna()],
@@ -84,19 +103,26 @@ views = {
     "All": pool.index,
 }
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1.5])
-view_name = f1.radio("Show", list(views), horizontal=False, key="review_view",
+view_name = f1.radio("Show", list(views), index=0 if len(views["Ask next"]) else 1, key="review_view",
                      format_func=lambda v: f"{v} ({len(views[v]):,})")
 predicted = f2.multiselect("Predicted class", classes, default=list(classes), key="review_classes")
 low, high = f3.slider("Confidence between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="review_conf")
-order = f4.selectbox("Sort", ["Least confident first", "Most confident first", "Row ID"], key="review_sort")
+order = f4.selectbox("Sort", ["Strategy rank", "Least confident first", "Most confident first", "Row ID"],
+                     key="review_sort")
 
 view = pool.loc[views[view_name]]
 view = view[view["predicted"].isin(predicted) & view["confidence"].between(low, high)]
-if order == "Row ID":
+if order == "Strategy rank":
+    view = view.sort_values(["rank", "confidence"], na_position="last", kind="stable")
+elif order == "Row ID":
     view = view.sort_index()
 else:
     view = view.sort_values("confidence", ascending=order == "Least confident first", kind="stable")
 
+if view.empty and view_name == "Ask next" and not len(views["Ask next"]):
+    st.info("Every row of the pool has a label, so the model has nothing to ask. Choose *Needs review* or "
+            "*Disagreements* to audit the given labels.", icon=":material/task_alt:")
+    st.stop()
 if view.empty:
     st.info("No rows match these filters. Widen the confidence range, pick more classes or choose another view "
             "(for example *All*).", icon=":material/filter_alt_off:")
@@ -113,7 +139,8 @@ def _follow_table_selection() -> None:
 
 
 probability_columns = [f"p({c})" for c in classes]
-shown = ["label", "predicted", "confidence", *probability_columns, "disagrees", "reviewed", *project.schema.features]
+shown = ["label", "predicted", "confidence", *probability_columns, "rank", "why asked", "disagrees", "reviewed",
+         *project.schema.features]
 selection = st.dataframe(
     view[shown], key="pool_table", on_select=_follow_table_selection, selection_mode="multi-row", height=360,
     column_config={

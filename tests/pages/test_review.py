@@ -131,3 +131,33 @@ def test_changing_the_model_retrains_with_the_new_family(start_app, database_url
     versions = Store(database_url).model_versions(1)
     assert [v.model_kind for v in versions] == ["logreg", "hgb"]
     assert versions[-1].trigger == "model changed to hgb"
+
+
+def test_queue_is_ordered_by_strategy_and_labelled_rows_leave_it(start_app, database_url):
+    at = start_app()
+    at.switch_page("pages/review.py").run()
+    assert at.radio(key="review_view").value == "Ask next"
+    at.selectbox(key="review_strategy").set_value("margin").run()
+    at.number_input(key="review_batch").set_value(5).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "why asked" in d.value.columns)
+    assert len(table) == 5 and list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert table["label"].isna().all()  # only unlabeled rows are asked about
+    margins = (table["p(yes)"] - table["p(no)"]).abs()
+    assert margins.is_monotonic_increasing  # the most torn row is asked first
+    first = at.selectbox(key="review_row").value
+    assert first == table.index[0]
+    _override_current_row(at)
+    assert not at.exception
+    assert first not in at.selectbox(key="review_row").options
+    table = next(d.value for d in at.dataframe if "why asked" in d.value.columns)
+    assert first not in table.index and len(table) == 5
+
+
+def test_triage_chart_shows_the_cost_of_the_threshold(start_app):
+    at = start_app()
+    at.switch_page("pages/review.py").run()
+    at.slider(key="triage_human").set_value(0.8).run()
+    assert not at.exception
+    titles = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "model alone" in titles.lower() or "triage" in titles.lower()
