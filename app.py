@@ -24,8 +24,10 @@ pages = {
     "Loop": [
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
     ],
+    "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
 navigation = st.navigation(pages)
 state.mark_frame_and_follow_deep_link()

@@ -163,3 +163,201 @@ def dependence(tidy: pd.DataFrame, feature: str) -> go.Figure:
     fig.add_hline(y=0, line_color="#999")
     fig.update_layout(title=f"Dependence: {feature}", xaxis_title=feature, yaxis_title="SHAP value", **_LAYOUT)
     return fig
+
+
+_STRATEGY_COLOURS = ["#7f7f7f", "#2f6fde", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def learning_curves(strategies: dict[str, dict], *, reference: float | None = None, baseline: float | None = None,
+                    names: dict[str, str] | None = None) -> go.Figure:
+    """Validation accuracy against labels spent, one line per query strategy (± one std over repeats).
+
+    ``strategies`` is the ``strategies`` block of a simulation result (``curve``: [[n_labels, accuracy], …],
+    optional ``curve_std``); ``reference`` the full-label model's validation accuracy, drawn with its
+    99 % level; ``baseline`` the majority-class accuracy.
+    """
+    names = names or {}
+    fig = go.Figure()
+    for i, (strategy, summary) in enumerate(strategies.items()):
+        colour = _STRATEGY_COLOURS[i % len(_STRATEGY_COLOURS)]
+        x = [point[0] for point in summary["curve"]]
+        y = [point[1] for point in summary["curve"]]
+        std = [point[1] for point in summary.get("curve_std", [])]
+        label = names.get(strategy, strategy)
+        if std and summary.get("repeats", 1) > 1:
+            band = dict(width=0)
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + s for a, s in zip(y, std)] + [a - s for a, s in zip(y, std)][::-1],
+                                     fill="toself", fillcolor=colour, opacity=0.12, line=band, hoverinfo="skip",
+                                     showlegend=False, legendgroup=strategy))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=strategy,
+                                 line=dict(color=colour, width=3 if strategy != "random" else 2,
+                                           dash="dot" if strategy == "random" else "solid"),
+                                 hovertemplate=f"{label}<br>%{{x}} labels<br>accuracy %{{y:.3f}}<extra></extra>"))
+    if reference is not None:
+        fig.add_hline(y=reference, line_color="#222", line_dash="dash",
+                      annotation_text=f"full-label model {reference:.3f}", annotation_position="bottom right")
+        fig.add_hline(y=0.99 * reference, line_color="#999", line_dash="dot",
+                      annotation_text="99 % of it", annotation_position="bottom left")
+    lowest = min((p[1] for s in strategies.values() for p in s["curve"]), default=None)
+    if baseline is not None and lowest is not None and baseline < lowest - 0.15:
+        # far below the curves: a line would squash them flat, so say where it is instead
+        fig.add_annotation(text=f"majority class {baseline:.3f} (below the chart)", xref="paper", yref="paper",
+                           x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False, font=dict(color="crimson"))
+    elif baseline is not None:
+        fig.add_hline(y=baseline, line_color="crimson", line_dash="dot",
+                      annotation_text=f"majority class {baseline:.3f}", annotation_position="top left")
+    fig.update_layout(title="Learning curves: validation accuracy as labels come in", xaxis_title="labels",
+                      yaxis_title="validation accuracy", legend=dict(orientation="h", y=-0.2),
+                      **{**_LAYOUT, "height": 420})
+    return fig
+
+
+def triage_curve(frame: pd.DataFrame, *, threshold: float | None = None) -> go.Figure:
+    """Accuracy of people + model against the share of rows people review (``hitl_core.active.triage``).
+
+    The left end is the model alone, the right end people alone; the marker shows ``threshold``.
+    """
+    curve = frame[frame["point"] == "threshold"]
+    fig = go.Figure(go.Scatter(
+        x=curve["to_human"], y=curve["hybrid_accuracy"], mode="lines", name="people + model",
+        line=dict(color="#2f6fde", width=3), customdata=curve[["threshold", "n_to_human"]].to_numpy(),
+        hovertemplate="confidence below %{customdata[0]:.2f} → a person<br>%{x:.0%} of rows "
+                      "(%{customdata[1]})<br>accuracy %{y:.3f}<extra></extra>"))
+    ends = frame[frame["point"] != "threshold"]
+    fig.add_trace(go.Scatter(x=ends["to_human"], y=ends["hybrid_accuracy"], mode="markers+text", name="ends",
+                             text=ends["point"], textposition=["top right", "top left"][:len(ends)],
+                             marker=dict(size=11, color="#222"), showlegend=False,
+                             hovertemplate="%{text}: accuracy %{y:.3f}<extra></extra>"))
+    if threshold is not None:
+        at = curve.iloc[(curve["threshold"] - threshold).abs().argsort().iloc[0]]
+        fig.add_trace(go.Scatter(x=[at["to_human"]], y=[at["hybrid_accuracy"]], mode="markers", name="your threshold",
+                                 marker=dict(size=14, color="crimson", symbol="diamond"),
+                                 hovertemplate=f"threshold {threshold:.2f}: %{{x:.0%}} to people, "
+                                               "accuracy %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Triage: accuracy against the share of rows people review (validation)",
+                      xaxis=dict(title="share of rows sent to a person", tickformat=".0%", range=[-0.03, 1.03]),
+                      yaxis_title="expected accuracy (people + model)", legend=dict(orientation="h", y=-0.2),
+                      **{**_LAYOUT, "height": 380})
+    return fig
+
+
+# --------------------------------------------------------------------------- fairness (hitl_core.fairness)
+_FAIR, _UNFAIR, _TOO_SMALL = "#2f6fde", "#d62728", "#b8b8b8"
+_DISPARITY_COLOURS = {"demographic_parity_difference": "#ff7f0e", "demographic_parity_ratio": "#d62728",
+                      "equalized_odds_difference": "#2ca02c", "equalized_odds_ratio": "#9467bd"}
+
+
+def selection_rates(report) -> go.Figure:
+    """Share predicted positive per group (bars) beside the share truly positive (diamonds), with the four-fifths line.
+
+    ``report`` is a :class:`hitl_core.fairness.FairnessReport`. Bars under the dashed line (80 % of
+    the highest compared group) are red; groups too small to judge are grey and ignored by the line.
+    """
+    from hitl_core.fairness import FOUR_FIFTHS
+
+    table = report.by_group
+    below = set(report.below_four_fifths())
+    colours = [_TOO_SMALL if table.loc[g, "too_small"] else _UNFAIR if g in below else _FAIR for g in table.index]
+    rates = table["selection_rate"].astype(float)
+    hover = [f"{g}<br>{int(n):,} rows" + (" (too small to judge)" if small else "")
+             for g, n, small in zip(table.index, table["count"], table["too_small"])]
+    fig = go.Figure(go.Bar(x=list(table.index), y=rates, marker_color=colours, name="selection rate (model)",
+                           text=[f"{r:.0%}" for r in rates], textposition="outside", hovertext=hover))
+    fig.add_trace(go.Scatter(x=list(table.index), y=table["base_rate"], mode="markers", name="base rate (labels)",
+                             marker=dict(symbol="diamond", size=11, color="#222222")))
+    judged = rates[~table["too_small"].to_numpy(dtype=bool)].dropna()
+    if len(judged) >= 2 and judged.max() > 0:
+        line = FOUR_FIFTHS * judged.max()
+        fig.add_hline(y=line, line_dash="dash", line_color=_UNFAIR)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=_UNFAIR),
+                                 name=f"four-fifths line: 80 % of the highest rate ({line:.0%})"))
+    top = float(np.nanmax([rates.max(), table["base_rate"].max(), 0.1]))
+    fig.update_layout(title=f"Share predicted '{report.positive_class}' by {report.sensitive} ({report.split})",
+                      yaxis=dict(tickformat=".0%", range=[0, min(1.0, top * 1.2) if top < 0.83 else 1.08]),
+                      legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    return fig
+
+
+def group_rates(report) -> go.Figure:
+    """Accuracy, TPR, FPR and precision per group: where equalized odds looks."""
+    from hitl_core.fairness import GROUP_METRICS
+
+    metrics = ["accuracy", "tpr", "fpr", "precision"]
+    tidy = (report.by_group[metrics].reset_index(names="group")
+            .melt(id_vars="group", var_name="metric", value_name="value"))
+    tidy["metric"] = tidy["metric"].map(GROUP_METRICS)
+    fig = px.bar(tidy.dropna(), x="group", y="value", color="metric", barmode="group",
+                 color_discrete_sequence=["#2f6fde", "#2ca02c", "#d62728", "#9467bd"])
+    fig.update_layout(title=f"Error rates by {report.sensitive} ({report.split})", yaxis=dict(tickformat=".0%"),
+                      xaxis_title="", yaxis_title="", **_LAYOUT)
+    return fig
+
+
+def fairness_history(history: pd.DataFrame) -> go.Figure:
+    """Each disparity against the number of human labels, beside validation accuracy, one point per model version.
+
+    ``history`` is :func:`hitl_core.fairness.history_frame`: ratios should stay above the dashed
+    0.8 line, differences near 0.
+    """
+    from hitl_core.fairness import DISPARITIES, FOUR_FIFTHS
+
+    fig = go.Figure()
+    for name, label in DISPARITIES.items():
+        fig.add_trace(go.Scatter(x=history["human labels"], y=history[name], mode="lines+markers", name=label,
+                                 line=dict(color=_DISPARITY_COLOURS[name],
+                                           dash="dot" if "difference" in name else "solid"),
+                                 customdata=history[["version"]], hovertemplate="v%{customdata[0]}: %{y:.3f}"))
+    fig.add_trace(go.Scatter(x=history["human labels"], y=history["accuracy"], mode="lines+markers", name="Accuracy",
+                             line=dict(color="#222222", width=3), customdata=history[["version"]],
+                             hovertemplate="v%{customdata[0]}: %{y:.3f}"))
+    fig.add_hline(y=FOUR_FIFTHS, line_dash="dash", line_color="#999999", annotation_text="four-fifths (ratios)",
+                  annotation_position="bottom right")
+    most = float(history["human labels"].max()) if len(history) else 0.0
+    fig.update_layout(title="Disparities and accuracy as human labels come in (validation)", xaxis_title="human labels",
+                      xaxis=dict(range=[-0.5, max(10.0, most * 1.05)]), yaxis=dict(range=[0, 1.05]),
+                      legend=dict(orientation="h", y=-0.2),
+                      **{**_LAYOUT, "height": 400})
+    return fig
+
+
+def mitigation_tradeoff(comparison: pd.DataFrame) -> go.Figure:
+    """Accuracy against disparity (differences: lower is fairer) for the model and its mitigated twin.
+
+    ``comparison`` is :meth:`hitl_core.fairness.Mitigation.comparison` (first row: the model).
+    """
+    names = ["model" if i == 0 else "mitigated" for i in range(len(comparison))]
+    fig = go.Figure()
+    for column, symbol, label in (("demographic_parity_difference", "circle", "demographic parity difference"),
+                                  ("equalized_odds_difference", "square", "equalized odds difference")):
+        fig.add_trace(go.Scatter(x=comparison[column], y=comparison["accuracy"], mode="lines+markers+text",
+                                 text=names, textposition="top center", name=label, hovertext=list(comparison.index),
+                                 marker=dict(symbol=symbol, size=13, color=_DISPARITY_COLOURS[column]),
+                                 line=dict(color=_DISPARITY_COLOURS[column], dash="dot")))
+    xs = comparison[["demographic_parity_difference", "equalized_odds_difference"]].to_numpy(dtype=float)
+    ys = comparison["accuracy"].to_numpy(dtype=float)
+    x_pad = max(0.02, 0.15 * (np.nanmax(xs) - np.nanmin(xs)))
+    y_pad = max(0.005, 0.25 * (np.nanmax(ys) - np.nanmin(ys)))
+    fig.update_layout(title="Accuracy against disparity (left is fairer, up is more accurate)",
+                      xaxis=dict(title="disparity (difference between groups)",
+                                 range=[max(-x_pad, np.nanmin(xs) - x_pad), np.nanmax(xs) + x_pad]),
+                      yaxis=dict(title="accuracy", range=[np.nanmin(ys) - y_pad, np.nanmax(ys) + 2 * y_pad]),
+                      legend=dict(orientation="h", y=-0.25), **{**_LAYOUT, "height": 380})
+    return fig
+
+
+def human_rates(human) -> go.Figure:
+    """Per group: how often reviewers overrode the model, and the share they labelled vs the model predicted positive.
+
+    ``human`` is a :class:`hitl_core.fairness.HumanFairness`.
+    """
+    table = human.by_group
+    fig = go.Figure()
+    for column, label, colour in (("override_rate", "overrode the model", "#ff7f0e"),
+                                  ("human_positive_rate", f"labelled '{human.positive_class}' by people", "#2ca02c"),
+                                  ("model_positive_rate", f"predicted '{human.positive_class}' by the model",
+                                   "#2f6fde")):
+        fig.add_trace(go.Bar(x=list(table.index), y=table[column], name=label, marker_color=colour,
+                             text=[f"{v:.0%}" if pd.notna(v) else "" for v in table[column]], textposition="outside"))
+    fig.update_layout(title=f"Reviewers' decisions by {human.sensitive}", barmode="group",
+                      yaxis=dict(tickformat=".0%", range=[0, 1.1]), legend=dict(orientation="h", y=-0.15), **_LAYOUT)
+    return fig

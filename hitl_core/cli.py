@@ -1,4 +1,4 @@
-"""Command line: ``python -m hitl_core check|simulate`` over the same engine as the app.
+"""Command line: ``python -m hitl_core check|explain|fairness|simulate`` over the same engine as the app.
 
 Bad input exits with code 2 and one line saying what is wrong.
 """
@@ -13,9 +13,12 @@ import pandas as pd
 
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
-from hitl_core.models import MODEL_KINDS
+from hitl_core.explain import LimeExplainer, ShapExplainer
+from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRICS, FairnessReport, breakdown
+from hitl_core.models import MODEL_KINDS, fit, predict_with_confidence
 from hitl_core.samples import SAMPLE_NAMES, load_sample
-from hitl_core.simulate import SimulationConfig, simulate
+from hitl_core.active import COMMITTEE_KINDS, STRATEGIES
+from hitl_core.simulate import SimulationConfig, compare, label_savings, validate
 
 EXIT_BAD_INPUT = 2
 
@@ -45,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser("check", help="validate a table and print its report")
     _add_data_args(check_cmd)
+    _add_explain_parser(commands)
+    _add_fairness_parser(commands)
     sim = commands.add_parser("simulate", help="run the loop with a simulated annotator")
     _add_data_args(sim)
     sim.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
@@ -53,8 +58,51 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--budget", type=int, default=200, help="total labels to reveal, seed included")
     sim.add_argument("--annotator-noise", type=float, default=0.0, help="probability the annotator is wrong")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--strategy", nargs="+", action="extend", choices=list(STRATEGIES), metavar="STRATEGY",
+                     help=f"query strategy, several at once to compare ({'|'.join(STRATEGIES)}; default random)")
+    sim.add_argument("--repeats", type=int, default=1, help="runs per strategy, seeds SEED, SEED+1, ... (curves averaged)")
+    sim.add_argument("--committee", choices=list(COMMITTEE_KINDS), default="bootstrap",
+                     help="query-by-committee members: bootstrap refits of --model, or one model per family")
+    sim.add_argument("--noisy-group", metavar="COL=VALUE", help="rows on which the annotator errs with --group-noise")
+    sim.add_argument("--group-noise", type=float, default=0.0, help="probability the annotator is wrong on --noisy-group")
     sim.add_argument("--json", type=Path, help="write the result as JSON to this file")
     return parser
+
+
+def _add_explain_parser(commands) -> None:
+    explain = commands.add_parser("explain", help="explain one row's prediction (SHAP or LIME)")
+    _add_data_args(explain)
+    explain.add_argument("--row", required=True, help="the ID column's value (with --id), else the row's position")
+    explain.add_argument("--method", choices=["shap", "lime"], default="shap")
+    explain.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
+    explain.add_argument("--top", type=int, default=10, help="contributions to print")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--json", type=Path, help="write the explanation as JSON to this file")
+
+
+def _run_explain(args: argparse.Namespace, settings: Settings) -> None:
+    """Train on the file's labelled training rows (model version 1) and explain one row."""
+    name, frame, schema, _ = _validated(args, settings)
+    dataset = Dataset.create(name, frame, schema, seed=args.seed)
+    key = str(args.row)
+    if key not in dataset.frame.index:
+        where = f"ID column '{schema.id_column}'" if schema.id_column else f"row positions 0-{len(frame) - 1}"
+        raise DataError(f"Row '{key}' is not in the table; --row takes a value of the {where}.")
+    train = dataset.labels.loc[dataset.rows("train")].dropna()
+    model = fit(args.model, schema, dataset.features.loc[train.index], train, seed=args.seed,
+                threads=settings.threads)
+    X = dataset.features.loc[[key]]
+    predicted = predict_with_confidence(model, X, schema.classes).labels[0]
+    background = dataset.features.loc[dataset.rows("train")]
+    explainer = (ShapExplainer if args.method == "shap" else LimeExplainer)(model, schema, background, seed=args.seed)
+    explanation = explainer.explain(X, predicted)[0]
+    print(f"row {key}: predicted '{predicted}' by {args.model} (model version 1); {args.method} in "
+          f"{explanation.output_space}: base {explanation.base_value:.4f} -> output {explanation.output:.4f}")
+    print(explanation.to_frame().head(args.top).to_string(index=False))
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "model_version": 1, **explanation.to_json()}, indent=2,
+                                        default=str))
+        print(f"wrote {args.json}")
 
 
 def _validated(args: argparse.Namespace, settings: Settings):
@@ -76,26 +124,106 @@ def _print_report(report) -> None:
 def _run_simulation(args: argparse.Namespace, settings: Settings) -> None:
     name, frame, schema, _ = _validated(args, settings)
     labelled = frame[labels_as_text(frame[args.target]).notna().to_numpy()].reset_index(drop=True)
-    if len(labelled) < len(frame):
-        print(f"note: {len(frame) - len(labelled):,} unlabeled rows left out (no truth to simulate)", file=sys.stderr)
     dataset = Dataset.create(name, labelled, schema, seed=args.seed)
     config = SimulationConfig(model=args.model, seed_size=args.seed_size, batch_size=args.batch_size,
                               budget=args.budget, annotator_noise=args.annotator_noise, seed=args.seed,
-                              threads=settings.threads)
+                              threads=settings.threads, strategy=(args.strategy or ["random"])[0],
+                              committee=args.committee, noisy_group=args.noisy_group, group_noise=args.group_noise,
+                              sensitive=tuple(args.sensitive))  # each round gains a fairness report
     if not 0 <= config.annotator_noise <= 1:
         raise DataError("--annotator-noise is a probability; give a value between 0 and 1.")
     if min(config.seed_size, config.batch_size, config.budget) < 1:
         raise DataError("--seed-size, --batch-size and --budget must be at least 1.")
+    strategies = list(dict.fromkeys(args.strategy or ["random"]))
+    validate(dataset, config, strategies, args.repeats)  # bad settings: one error line, before any output
+    if len(labelled) < len(frame):
+        print(f"note: {len(frame) - len(labelled):,} unlabeled rows left out (no truth to simulate)", file=sys.stderr)
 
-    print(f"{'version':>7} {'labels':>7} {'val acc':>8} {'val f1':>7} {'test acc':>8}")
-    result = simulate(dataset, config, on_round=lambda e: print(
-        f"{e['version']:>7} {e['n_labels']:>7} {e['validation']['accuracy']:>8.3f} "
-        f"{e['validation']['f1_macro']:>7.3f} {e['test']['accuracy']:>8.3f}", flush=True))
+    several = len(strategies) > 1 or args.repeats > 1
+    run_column = f"{'strategy':>16} {'run':>4} " if several else ""
+    print(f"{run_column}{'version':>7} {'labels':>7} {'val acc':>8} {'val f1':>7} {'test acc':>8}")
+    result = compare(dataset, config, strategies, repeats=args.repeats, on_progress=lambda p: print(
+        (f"{p.strategy:>16} {p.repeat:>4} " if several else "") +
+        f"{p.entry['version']:>7} {p.entry['n_labels']:>7} {p.entry['validation']['accuracy']:>8.3f} "
+        f"{p.entry['validation']['f1_macro']:>7.3f} {p.entry['test']['accuracy']:>8.3f}", flush=True))
     majority = result["baselines"]["majority"]["validation"]["accuracy"]
     print(f"baseline majority: val acc {majority:.3f}")
+    _print_strategies(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")
+
+
+def _print_strategies(result: dict) -> None:
+    """Labels needed per strategy against the full-label model, and the savings against random in words."""
+    reference = result["full_label_reference"]["validation"]["accuracy"]
+    print(f"full-label {result['config']['model']}: val acc {reference:.3f}")
+    print(f"{'strategy':>16} {'labels to 95%':>13} {'labels to 99%':>13} {'AULC':>6}")
+    for name, summary in result["strategies"].items():
+        reach = {k: "never" if summary[k] is None else str(summary[k]) for k in ("labels_to_95", "labels_to_99")}
+        print(f"{name:>16} {reach['labels_to_95']:>13} {reach['labels_to_99']:>13} {summary['aulc']:>6.3f}")
+        for note in summary["notes"]:
+            print(f"note: {name}: {note}")
+    for sentence in label_savings(result):
+        print(sentence)
+
+
+def _add_fairness_parser(commands) -> None:
+    cmd = commands.add_parser("fairness", help="group metrics and disparities of a model trained on the labels")
+    _add_data_args(cmd)
+    cmd.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
+    cmd.add_argument("--split", choices=["validation", "test"], default="validation",
+                     help="rows the breakdown is computed on (the held-out test set is only ever scored)")
+    cmd.add_argument("--positive", help="class whose selection rate is compared (default: the last class)")
+    cmd.add_argument("--min-group-size", type=int, default=DEFAULT_MIN_GROUP_SIZE,
+                     help="smaller groups are flagged too small and left out of the disparities")
+    cmd.add_argument("--bins", type=int, default=DEFAULT_BINS, help="quantile ranges for a numeric sensitive column")
+    cmd.add_argument("--sensitive-as-features", action="store_true",
+                     help="let the model learn from the sensitive attributes (default: they are not features)")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--json", type=Path, help="write the breakdown as JSON to this file")
+
+
+def _run_fairness(args: argparse.Namespace, settings: Settings) -> None:
+    """Train on the labelled training rows (model version 1) and break its predictions down by group."""
+    if not 1 <= len(args.sensitive) <= 2:
+        raise DataError("fairness needs one sensitive attribute (--sensitive COLUMN), or two for their intersection; "
+                        f"got {len(args.sensitive)}.")
+    if args.min_group_size < 1 or args.bins < 2:
+        raise DataError("--min-group-size must be at least 1 and --bins at least 2.")
+    name, frame = load_source(args.data, settings)
+    schema, _ = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive, exclude=args.exclude,
+                      pii=args.pii, sensitive_as_features=args.sensitive_as_features)
+    dataset = Dataset.create(name, frame, schema, seed=args.seed)
+    train = dataset.labels.loc[dataset.rows("train")].dropna()
+    model = fit(args.model, schema, dataset.features.loc[train.index], train, seed=args.seed, threads=settings.threads)
+    report = breakdown(model, dataset, args.sensitive, part=args.split, positive=args.positive,
+                       min_group_size=args.min_group_size, bins=args.bins, threads=settings.threads)
+    _print_fairness(report, args.model)
+    if args.json:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {args.json}")
+
+
+def _print_fairness(report: FairnessReport, model: str) -> None:
+    print(f"{model} (model version 1) on {report.split}, by {report.sensitive}; "
+          f"positive class '{report.positive_class}' (selection rate = share predicted '{report.positive_class}')")
+    table = report.by_group.rename(columns={**GROUP_METRICS, "too_small": "too small"})
+    print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"demographic parity: difference {fmt(report.demographic_parity_difference)}  "
+          f"ratio {fmt(report.demographic_parity_ratio)}")
+    print(f"equalized odds:     difference {fmt(report.equalized_odds_difference)}  "
+          f"ratio {fmt(report.equalized_odds_ratio)}")
+    if report.four_fifths_violated is None:
+        print("four-fifths rule: not judged (fewer than two groups large enough)")
+    elif report.four_fifths_violated:
+        print(f"four-fifths rule: VIOLATED: {', '.join(report.below_four_fifths())} selected at under 80 % of the "
+              "highest group's rate")
+    else:
+        print("four-fifths rule: met (every group's selection rate is at least 80 % of the highest)")
+    too_small = ", ".join(report.too_small) or "none"
+    print(f"too small to judge (< {report.min_group_size} rows): {too_small}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             _print_report(_validated(args, settings)[3])
+        elif args.command == "explain":
+            _run_explain(args, settings)
+        elif args.command == "fairness":
+            _run_fairness(args, settings)
         else:
             _run_simulation(args, settings)
     except DataError as exc:

@@ -1,12 +1,14 @@
 """The human-in-the-loop cycle: effective labels → retrain → evaluate → a new ModelVersion."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.evaluate import classification_metrics, confusion
+from hitl_core.fairness import summaries as fairness_summaries
 from hitl_core.models import BASELINE_KINDS, FittedModel, fit, predict_with_confidence
 from hitl_core.records import Decision, ModelVersion, Project
 from hitl_core.store import Store
@@ -49,6 +51,28 @@ class Evaluation:
     test: dict[str, float | None]
     baselines: dict[str, dict[str, dict[str, float | None]]]  # kind → "validation"/"test" → metrics
     confusion: dict[str, dict[str, int]]  # validation: true → predicted → count
+    fairness: list[dict] = field(default_factory=list)  # validation, per sensitive attribute set (hitl_core.fairness)
+
+
+def _labelled_mask(dataset: Dataset, labels: pd.Series, part: str) -> np.ndarray | None:
+    """One split's labelled rows as a boolean mask, when ``labels`` follows the dataset's rows; else ``None``.
+
+    Same rows, same order as ``labels.loc[dataset.rows(part)].dropna()``, without looking up every
+    string key (~30 ms per 30k rows, several times per retrain).
+    """
+    if not (labels.index.equals(dataset.split.index) and dataset.frame.index.equals(dataset.split.index)):
+        return None
+    return (dataset.split.to_numpy() == part) & labels.notna().to_numpy()
+
+
+def _labelled_part(dataset: Dataset, features: pd.DataFrame, labels: pd.Series, part: str
+                   ) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and labels of one split's labelled rows, in dataset order."""
+    mask = _labelled_mask(dataset, labels, part)
+    if mask is None:
+        truth = labels.loc[dataset.rows(part)].dropna()
+        return features.loc[truth.index], truth
+    return features[mask], labels[mask]
 
 
 def score(model: FittedModel, dataset: Dataset, labels: pd.Series, part: str, *, threads: int = 1) -> dict:
@@ -77,11 +101,11 @@ def train_and_evaluate(dataset: Dataset, labels: pd.Series, model_kind: str, *, 
     """
     classes = dataset.schema.classes
     features = dataset.features  # one copy of the feature columns, sliced per split below
-    train_labels = labels.loc[dataset.rows("train")].dropna()
-    X_train = features.loc[train_labels.index]
+    X_train, train_labels = _labelled_part(dataset, features, labels, "train")
     model = fit(model_kind, dataset.schema, X_train, train_labels, seed=seed, threads=threads)
-    truth = {part: labels.loc[dataset.rows(part)].dropna() for part in ("validation", "test")}
-    X = {part: features.loc[rows.index] for part, rows in truth.items()}
+    X, truth = {}, {}
+    for part in ("validation", "test"):
+        X[part], truth[part] = _labelled_part(dataset, features, labels, part)
     baselines = {}
     for kind in BASELINE_KINDS:
         baseline = fit(kind, dataset.schema, X_train, train_labels, seed=seed)
@@ -94,6 +118,7 @@ def train_and_evaluate(dataset: Dataset, labels: pd.Series, model_kind: str, *, 
         test=_score_rows(model, X["test"], truth["test"], classes, threads=threads),
         baselines=baselines,
         confusion={str(t): {str(p): int(v) for p, v in row.items()} for t, row in matrix.iterrows()},
+        fairness=fairness_summaries(dataset, truth["validation"], val_preds) if dataset.schema.sensitive else [],
     )
     return model, evaluation
 
@@ -105,11 +130,13 @@ def retrain(store: Store, project: Project, *, trigger: str, dataset: Dataset | 
     decisions = store.decisions(project.id)
     labels = effective_labels(dataset.labels, decisions)
     model, evaluation = train_and_evaluate(dataset, labels, project.model_kind, seed=project.seed, threads=threads)
+    train = _labelled_mask(dataset, labels, "train")
+    n_train = int(train.sum()) if train is not None else int(labels.loc[dataset.rows("train")].notna().sum())
     return store.add_model_version(
         project.id, model=model, n_human_labels=n_human_labelled(decisions),
-        n_train=int(labels.loc[dataset.rows("train")].notna().sum()), n_decisions=len(decisions), trigger=trigger,
+        n_train=n_train, n_decisions=len(decisions), trigger=trigger,
         validation=evaluation.validation, test=evaluation.test, baselines=evaluation.baselines,
-        confusion=evaluation.confusion,
+        confusion=evaluation.confusion, fairness=evaluation.fairness,
     )
 
 

@@ -106,3 +106,57 @@ def test_simulate_writes_the_documented_json(tmp_path: Path) -> None:
     assert [e["version"] for e in data["history"]] == [1, 2, 3]
     assert all(set(e["test"]) == set(METRIC_NAMES) for e in data["history"])
     assert data["config"]["seed"] == 1 and data["config"]["model"] == "logreg"
+
+
+def test_simulate_compares_strategies_in_the_documented_json(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "compare.json"
+    code = cli.main(["simulate", "sample:wine", "--target", "target", "--strategy", "margin", "random",
+                     "--strategy", "qbc", "--repeats", "2", "--seed-size", "10", "--batch-size", "10",
+                     "--budget", "30", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    data = json.loads(out.read_text())
+    reference = data["full_label_reference"]
+    assert set(reference) == {"validation", "test"}
+    assert set(reference["validation"]) == set(reference["test"]) == set(METRIC_NAMES)
+    assert list(data["strategies"]) == ["margin", "random", "qbc"]
+    for summary in data["strategies"].values():
+        assert [n for n, _ in summary["curve"]] == [10, 20, 30]
+        assert all(0 <= accuracy <= 1 for _, accuracy in summary["curve"])
+        for key in ("labels_to_95", "labels_to_99"):
+            assert summary[key] is None or summary[key] in (10, 20, 30)
+        accuracies = [a for _, a in summary["curve"]]
+        assert min(accuracies) <= summary["aulc"] <= max(accuracies)
+    assert [e["n_labels"] for e in data["history"]] == [10, 20, 30]  # the single-run key keeps working
+    assert data["config"]["strategies"] == ["margin", "random", "qbc"] and data["config"]["repeats"] == 2
+    assert "labels to 99%" in printed and "full-label logreg: val acc" in printed
+    assert "of full-label accuracy" in printed  # the savings against random, in words
+
+
+def test_simulate_json_uses_null_where_a_target_is_never_reached(tmp_path: Path) -> None:
+    out = tmp_path / "liar.json"
+    assert cli.main(["simulate", "sample:wine", "--target", "target", "--annotator-noise", "1", "--seed-size", "10",
+                     "--batch-size", "10", "--budget", "20", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())["strategies"]["random"]
+    assert summary["labels_to_95"] is None and summary["labels_to_99"] is None
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--noisy-group", "group=group_z", "--group-noise", "0.5"], "has no value 'group_z'"),
+    (["--group-noise", "0.5"], "needs a group"),
+    (["--seed-size", "50", "--budget", "30"], "smaller than the seed set"),
+])
+def test_simulate_refuses_bad_strategy_settings_with_one_line(option: list[str], message: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["simulate", "sample:loan", "--target", "approved", "--id", "application_id",
+                     "--sensitive", "group", "--pii", "email", *option])
+    assert code == 2
+    assert message in _error_line(capsys.readouterr().err)
+
+
+def test_simulate_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["simulate", "sample:wine", "--target", "target", "--strategy", "smart"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'smart'" in capsys.readouterr().err
