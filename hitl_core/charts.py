@@ -91,7 +91,7 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
     fig = go.Figure(go.Waterfall(
         orientation="h", base=explanation.base_value, measure=["relative"] * len(values) + ["total"],
         y=[*labels, "output"], x=[*values, 0],
-        text=[f"{v:+.3f}" for v in values] + [f"{explanation.output:.3f}"], textposition="auto",
+        text=[f"{v:+.3f}" for v in values] + [f"{explanation.output:.3f}"], textposition="outside", cliponaxis=False,
         increasing=dict(marker_color="#d6604d"), decreasing=dict(marker_color="#4393c3"),
         totals=dict(marker_color="#7f7f7f"),
     ))
@@ -99,7 +99,7 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
         title=f"SHAP for '{explanation.class_name}': base {explanation.base_value:.3f} → "
               f"{explanation.output:.3f} ({explanation.output_space})",
         yaxis=dict(autorange="reversed"), showlegend=False,
-        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1)},
+        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1), "margin": dict(l=10, r=60, t=40, b=10)},
     )
     return fig
 

@@ -35,7 +35,7 @@ def _open(page: Page, url: str, heading: str) -> None:
 
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(1500)  # let plotly finish drawing
+    page.wait_for_timeout(4000)  # let tables and plotly finish drawing before the picture
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -71,6 +71,15 @@ def test_review_loop_in_the_browser_survives_a_restart(tmp_path: Path, browser_p
         _open(page, f"{url}/metrics", "Metrics")
         expect(page.get_by_text("Validation metrics as human labels come in")).to_be_visible()
         _shot(page, "04-metrics")
+
+        _open(page, f"{url}/explain", "Explain the model")
+        expect(page.get_by_text("Global importance (mean |SHAP|)")).to_be_visible()
+        _shot(page, "07-explain")
+        _open(page, f"{url}/fairness", "Fairness")
+        expect(page.get_by_text("Four-fifths rule", exact=False).first).to_be_visible()
+        _shot(page, "08-fairness")
+        _open(page, f"{url}/simulation", "Simulation")
+        _shot(page, "09-simulation")
 
     store = Store(db)
     project = store.projects()[0]
