@@ -18,7 +18,6 @@ The exit status is 0 only if every configuration meets them.
     .venv/bin/python -m bench.loop --rows 10000 --models logreg --repeats 5 --profile 15
     .venv/bin/python -m bench.loop --pass-dataset          # record(..., dataset=cached), as the app calls it
     .venv/bin/python -m bench.loop --sensitive region       # adds the per-retrain fairness step
-    .venv/bin/python -m bench.loop --proposed               # what-if: bench/proposals.py patched in
     .venv/bin/python -m bench.loop --json bench/results/loop.json
 """
 from __future__ import annotations
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: python bench/loop.py
@@ -49,7 +48,6 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bench import proposals
 from hitl_core import loop, store as store_module
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
@@ -364,8 +362,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="also cProfile one extra record() per configuration and print the top N functions")
     parser.add_argument("--pass-dataset", action="store_true",
                         help="hand record() the already loaded dataset, as the app does from its cache")
-    parser.add_argument("--proposed", action="store_true",
-                        help="what-if: patch in the prototypes of bench/proposals.py (metrics, thread limits)")
     parser.add_argument("--sensitive", nargs="*", default=[], metavar="COLUMN",
                         help="mark columns sensitive (kept as features), e.g. region: adds the fairness step")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="save the results as JSON")
@@ -376,7 +372,6 @@ def main(argv: list[str] | None = None) -> int:
           f"library default threads: {_default_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(f"# engine threads = {threads}; {args.repeats} repeats, median; {N_OVERRIDES} overrides per correction; "
           f"record(dataset={'cached' if args.pass_dataset else 'None: loaded from SQLite'})"
-          f"{'; WHAT-IF: bench/proposals.py patched in' if args.proposed else ''}"
           f"{f'; sensitive: {args.sensitive}' if args.sensitive else ''}\n", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="hitl-bench-") as tmp:
@@ -384,10 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         for rows in args.rows:
             frame = make_frame(rows, seed=args.seed)
             for kind in args.models:
-                with proposals.applied() if args.proposed else nullcontext():
-                    result = run_config(store, frame, rows, kind, repeats=args.repeats, threads=threads,
-                                        seed=args.seed, profile=args.profile, pass_dataset=args.pass_dataset,
-                                        sensitive=tuple(args.sensitive))
+                result = run_config(store, frame, rows, kind, repeats=args.repeats, threads=threads,
+                                    seed=args.seed, profile=args.profile, pass_dataset=args.pass_dataset,
+                                    sensitive=tuple(args.sensitive))
                 results.append(result)
                 print(f"  {rows:>7,} {kind:<6} engine {result['engine_seconds']:.3f}s  "
                       f"plain {result['plain_seconds']:.3f}s  ratio {result['ratio']:.2f} (CPU {result['cpu_ratio']:.2f})"
@@ -405,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {"python": platform.python_version(), "cores": os.cpu_count(), "threads": threads,
                 "default_threads": _default_threads(), "repeats": args.repeats,
-                "pass_dataset": args.pass_dataset, "proposed": args.proposed, "sensitive": args.sensitive}
+                "pass_dataset": args.pass_dataset, "sensitive": args.sensitive}
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
         print(f"# saved {args.json}")
     return 0 if all(r["pass"] for r in results) else 1

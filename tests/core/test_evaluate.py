@@ -106,3 +106,28 @@ def test_confusion_matrix_rows_are_true_classes_and_columns_predicted() -> None:
     assert matrix.loc["b", "a"] == 0
     assert matrix.loc["a", "a"] == 1 and matrix.loc["b", "b"] == 1
     assert list(matrix.index) == ["a", "b", "c"] and matrix.loc["c"].sum() == 0
+
+
+def test_fast_metrics_equal_scikit_learns_on_random_data():
+    """classification_metrics (one bincount) must give reference_metrics' (scikit-learn's) numbers."""
+    from hitl_core.evaluate import classification_metrics, reference_metrics
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        k = int(rng.integers(2, 5))
+        classes = tuple(f"c{j}" for j in range(k))
+        n = int(rng.integers(1, 400))
+        proba = rng.dirichlet(np.ones(k) * rng.choice([0.2, 1.0, 5.0]), size=n)
+        if trial % 5 == 0:  # hard 0/1 probabilities, as random forests give
+            proba = np.round(proba)
+            proba[proba.sum(axis=1) == 0, 0] = 1.0
+        present = rng.choice(k, size=int(rng.integers(1, k + 1)), replace=False)  # some classes absent
+        y_true = np.asarray(classes, dtype=object)[rng.choice(present, size=n)]
+        y_pred = np.asarray(classes, dtype=object)[rng.integers(0, k, n)] if trial % 3 == 0 else None
+        fast = classification_metrics(y_true, proba, classes, y_pred=y_pred)
+        slow = reference_metrics(y_true, proba, classes, y_pred=y_pred)
+        assert fast.keys() == slow.keys()
+        for name in slow:
+            assert (fast[name] is None) == (slow[name] is None), (trial, name)
+            if slow[name] is not None:
+                assert abs(fast[name] - slow[name]) <= 1e-12, (trial, name, fast[name], slow[name])
