@@ -9,7 +9,6 @@ weights are per source column by construction.
 """
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 
 from hitl_core.data import Schema
 from hitl_core.models import MISSING_CATEGORY, FittedModel, threads_limited
@@ -29,13 +27,6 @@ from hitl_core.models import MISSING_CATEGORY, FittedModel, threads_limited
 LIME_SAMPLES = 5000  # LIME's own default; measured ~0.2-0.8 s per row on 2 cores (DESIGN.md)
 BACKGROUND_ROWS = 200  # seeded background sample for the linear / model-agnostic explainers
 OUTPUT_SPACES = {"logreg": "log-odds", "hgb": "log-odds", "rf": "probability", "other": "probability"}
-
-
-@functools.cache
-def _threadpools() -> ThreadpoolController:
-    """Native thread pools, scanned once: ``threadpool_limits`` rescans every call (~10 ms, more than a
-    one-row TreeSHAP). Everything we limit (BLAS, scikit-learn's OpenMP) is loaded by our imports."""
-    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -132,7 +123,7 @@ class ShapExplainer:
         output : (n_rows, n_classes), the explained output: ``base + values.sum(axis=1)``
         """
         encoded = np.asarray(self.preprocess.transform(X), dtype=float)
-        with _threadpools().limit(limits=1):  # small per-row work: threads only add overhead here
+        with threads_limited(1):  # small per-row work: threads only add overhead here
             if approximate and self.kind in ("hgb", "rf"):
                 raw = self.explainer(encoded, approximate=True, check_additivity=False)
             else:
@@ -214,7 +205,7 @@ class LimeExplainer:
         frame = pd.DataFrame(encoded, columns=list(self.schema.features))
         for c, levels in self.categories.items():
             frame[c] = np.asarray(levels, dtype=object)[encoded[:, list(self.schema.features).index(c)].astype(int)]
-        with _threadpools().limit(limits=1):  # 5,000 small predictions: OpenMP threads oversubscribe
+        with threads_limited(1):  # 5,000 small predictions: OpenMP threads oversubscribe
             return self.pipeline.predict_proba(frame)
 
     def explain(self, X: pd.DataFrame, class_name: str) -> list[Explanation]:
