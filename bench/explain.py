@@ -45,9 +45,9 @@ import pandas as pd
 import shap
 import sklearn
 from lime.lime_tabular import LimeTabularExplainer
-from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from bench.loop import make_frame  # the same generated table as the loop benchmark
 from hitl_core.data import Schema, check
 from hitl_core.explain import BACKGROUND_ROWS, LIME_SAMPLES, LimeExplainer, ShapExplainer, global_shap
 from hitl_core.models import MODEL_KINDS, FittedModel, fit
@@ -61,18 +61,6 @@ CLASS = "yes"
 
 
 # --------------------------------------------------------------------------- data
-def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
-    """10 numeric columns (2% missing in one), 2 categoricals carrying signal, a yes/no target."""
-    X, y = make_classification(n_samples=rows, n_features=10, n_informative=6, n_redundant=2, n_classes=2,
-                               weights=[0.6], flip_y=0.03, class_sep=0.8, random_state=seed)
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
-    frame.loc[rng.random(rows) < 0.02, "x3"] = np.nan
-    frame["region"] = pd.qcut(X[:, 0] + rng.normal(0, 0.5, rows), 5,
-                              labels=["north", "south", "east", "west", "centre"]).astype(str)
-    frame["segment"] = pd.qcut(X[:, 1] + 0.8 * y + rng.normal(0, 1, rows), 8, labels=list("ABCDEFGH")).astype(str)
-    frame["target"] = np.where(y == 1, "yes", "no")
-    return frame
 
 
 # --------------------------------------------------------------------------- raw library calls
