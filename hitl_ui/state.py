@@ -186,3 +186,13 @@ def triage(project_id: int, version: int, human_accuracy: float) -> pd.DataFrame
     project = store().project(project_id)
     return active.validation_triage(model(project_id, version), dataset(project_id, project.dataset_hash),
                                     human_accuracy=human_accuracy, threads=settings().threads)
+
+
+def require_project() -> Project:
+    """The current project, or (stopping the page) an empty state that points to the Data page."""
+    project = current_project()
+    if project is None:
+        st.info("No project yet: start one on the Data page.", icon=":material/info:")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/table_chart:")
+        st.stop()
+    return project

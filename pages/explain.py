@@ -12,10 +12,7 @@ from hitl_ui import state
 state.through_frame(__file__)
 
 st.title("Explain the model")
-project = state.current_project()
-if project is None:
-    st.info("No project yet: start one on the Data page.", icon=":material/info:")
-    st.stop()
+project = state.require_project()
 
 latest = state.store().latest_version(project.id)
 classes = project.schema.classes

@@ -16,10 +16,7 @@ GROUP_COLUMN = {"_index": st.column_config.TextColumn("group", width="medium")} 
 state.through_frame(__file__)
 
 st.title("Fairness")
-project = state.current_project()
-if project is None:
-    st.info("No project yet: start one on the Data page.", icon=":material/info:")
-    st.stop()
+project = state.require_project()
 
 schema = project.schema
 if not schema.sensitive:

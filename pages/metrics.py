@@ -10,10 +10,7 @@ from hitl_ui import state
 state.through_frame(__file__)
 
 st.title("Metrics")
-project = state.current_project()
-if project is None:
-    st.info("No project yet: start one on the Data page.", icon=":material/info:")
-    st.stop()
+project = state.require_project()
 
 versions = state.store().model_versions(project.id)
 latest = versions[-1]

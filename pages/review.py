@@ -10,11 +10,7 @@ from hitl_ui import explain_panel, state
 state.through_frame(__file__)
 
 st.title("Review predictions")
-project = state.current_project()
-if project is None:
-    st.info("No project yet: start one on the Data page.", icon=":material/info:")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/table_chart:")
-    st.stop()
+project = state.require_project()
 
 store = state.store()
 latest = store.latest_version(project.id)

@@ -25,10 +25,7 @@ st.title("Simulation")
 st.caption("Replay the loop on the current project's data with a simulated annotator who reveals true labels, "
            "and compare query strategies: which rows to ask about next. Curves are on the validation split; "
            "the held-out test set is not used here.")
-project = state.current_project()
-if project is None:
-    st.info("No project yet: start one on the Data page.", icon=":material/info:")
-    st.stop()
+project = state.require_project()
 
 full = state.dataset(project.id, project.dataset_hash)
 data = labelled_only(full)
