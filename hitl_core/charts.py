@@ -76,22 +76,30 @@ def metric_history(versions: list[ModelVersion], metrics: list[str]) -> go.Figur
 
 
 def _value_text(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    """A feature value as a person writes it: 12,700 (not 1.27e+04), 0.111, salaried, missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
-    """Base value → each feature's push (labelled with the row's value) → the model's output."""
+    """Base value → each feature's push → the model's output; labels carry the row's value and the push.
+
+    The numbers sit in the axis labels, not on the bars: text beside a bar that starts at the left
+    edge collides with the labels.
+    """
     contributions = explanation.contributions
     shown, rest = contributions.iloc[:max_features], contributions.iloc[max_features:]
-    labels = [f"{f} = {_value_text(explanation.feature_values[f])}" for f in shown.index]
     values = [float(v) for v in shown.to_numpy()]
+    labels = [f"{f} = {_value_text(explanation.feature_values[f])}  ({v:+.3f})" for f, v in zip(shown.index, values)]
     if len(rest):
-        labels.append(f"{len(rest)} other features")
         values.append(float(rest.sum()))
+        labels.append(f"{len(rest)} other features  ({values[-1]:+.3f})")
     fig = go.Figure(go.Waterfall(
         orientation="h", base=explanation.base_value, measure=["relative"] * len(values) + ["total"],
-        y=[*labels, "output"], x=[*values, 0],
-        text=[f"{v:+.3f}" for v in values] + [f"{explanation.output:.3f}"], textposition="outside", cliponaxis=False,
+        y=[*labels, f"output  ({explanation.output:.3f})"], x=[*values, 0],
         increasing=dict(marker_color="#d6604d"), decreasing=dict(marker_color="#4393c3"),
         totals=dict(marker_color="#7f7f7f"),
     ))
@@ -99,7 +107,7 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
         title=f"SHAP for '{explanation.class_name}': base {explanation.base_value:.3f} → "
               f"{explanation.output:.3f} ({explanation.output_space})",
         yaxis=dict(autorange="reversed"), showlegend=False,
-        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1), "margin": dict(l=10, r=60, t=40, b=10)},
+        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1)},
     )
     return fig
 

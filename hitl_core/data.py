@@ -230,7 +230,8 @@ def check(
     balance = labelled.value_counts().sort_index()
     if len(balance) < 2:
         only = balance.index[0]
-        raise DataError(f"Column '{target}' has only one class ({only!r}); a classifier needs at least two.")
+        raise DataError(f"Column '{target}' has only one class ({only!r}); a classifier needs at least two. "
+                        "Pick another target column, or add rows labelled with another class.")
     if len(balance) > MAX_CLASSES:
         raise DataError(
             f"Column '{target}' has {len(balance):,} distinct values; at most {MAX_CLASSES} classes are supported. "

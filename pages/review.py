@@ -138,7 +138,7 @@ probability_columns = [f"p({c})" for c in classes]
 shown = ["label", "predicted", "confidence", *probability_columns, "rank", "why asked", "disagrees", "reviewed",
          *project.schema.features]
 selection = st.dataframe(
-    view[shown], key="pool_table", on_select=_follow_table_selection, selection_mode="multi-row", height=360,
+    view[shown].assign(label=view["label"].fillna("unlabeled")), key="pool_table", on_select=_follow_table_selection, selection_mode="multi-row", height=360,
     column_config={
         "label": st.column_config.TextColumn("label", help="Effective label: a person's latest decision, "
                                                            "else the given label; empty = unlabeled."),

@@ -142,7 +142,7 @@ def test_queue_is_ordered_by_strategy_and_labelled_rows_leave_it(start_app, data
     assert not at.exception
     table = next(d.value for d in at.dataframe if "why asked" in d.value.columns)
     assert len(table) == 5 and list(table["rank"]) == [1, 2, 3, 4, 5]
-    assert table["label"].isna().all()  # only unlabeled rows are asked about
+    assert table["label"].eq("unlabeled").all()  # only unlabeled rows are asked about (shown as "unlabeled")
     margins = (table["p(yes)"] - table["p(no)"]).abs()
     assert margins.is_monotonic_increasing  # the most torn row is asked first
     first = at.selectbox(key="review_row").value
