@@ -26,8 +26,6 @@ from sklearn.metrics import pairwise_distances_argmin_min
 from hitl_core.data import Dataset, Schema
 from hitl_core.models import FittedModel, fit, predict_with_confidence, threads_limited
 
-StrategyName = Literal["random", "least_confident", "margin", "entropy", "qbc", "qbc_vote", "diversity",
-                       "coreset", "hybrid"]
 STRATEGIES: dict[str, str] = {
     "random": "Random",
     "least_confident": "Least confident",
@@ -597,7 +595,6 @@ def committee_proba(members: list[FittedModel], X: pd.DataFrame, classes: tuple[
 
 
 # --------------------------------------------------------------------------- triage
-TRIAGE_POINTS = ("model only", "threshold", "human only")
 
 
 def triage(y_true, proba: np.ndarray, classes: tuple[str, ...] | list[str], *, human_accuracy: float = 1.0,

@@ -17,8 +17,6 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 MAX_CLASSES = 100
-READABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
-SPLITS = ("train", "validation", "test")
 
 
 class DataError(ValueError):
@@ -373,7 +371,7 @@ class Dataset:
     name: str
     frame: pd.DataFrame  # index: row keys (str)
     schema: Schema
-    split: pd.Series  # index: row keys; values in SPLITS
+    split: pd.Series  # index: row keys; values "train", "validation" or "test"
 
     @property
     def labels(self) -> pd.Series:
@@ -394,8 +392,3 @@ class Dataset:
         keyed.index = row_keys(frame, schema.id_column)
         split = split_rows(labels_as_text(keyed[schema.target]), seed=seed)
         return cls(name=name, frame=keyed, schema=schema, split=split)
-
-
-def class_order(values: np.ndarray | pd.Series) -> list[str]:
-    """Sorted distinct labels; the last class of a binary target is the positive one."""
-    return sorted({str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))})

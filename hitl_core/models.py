@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,8 +22,6 @@ from threadpoolctl import ThreadpoolController
 
 from hitl_core.data import DataError, Schema
 
-ModelKind = Literal["logreg", "hgb", "rf"]
-BaselineKind = Literal["majority", "random"]
 MODEL_KINDS: dict[str, str] = {
     "logreg": "Logistic regression",
     "hgb": "Histogram gradient boosting",

@@ -7,7 +7,6 @@ from typing import Literal
 
 from hitl_core.data import Schema
 
-RetrainPolicy = Literal["every", "every_n", "manual"]
 RETRAIN_POLICIES: dict[str, str] = {
     "every": "After every correction",
     "every_n": "After every N corrections",
