@@ -15,7 +15,8 @@ from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
 from hitl_core.explain import LimeExplainer, ShapExplainer
 from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRICS, FairnessReport, breakdown
-from hitl_core.models import MODEL_KINDS, fit, predict_with_confidence
+from hitl_core.loop import fit_on_pool
+from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.samples import SAMPLE_NAMES, load_sample
 from hitl_core.active import COMMITTEE_KINDS, STRATEGIES
 from hitl_core.simulate import SimulationConfig, compare, label_savings, validate
@@ -88,9 +89,7 @@ def _run_explain(args: argparse.Namespace, settings: Settings) -> None:
     if key not in dataset.frame.index:
         where = f"ID column '{schema.id_column}'" if schema.id_column else f"row positions 0-{len(frame) - 1}"
         raise DataError(f"Row '{key}' is not in the table; --row takes a value of the {where}.")
-    train = dataset.labels.loc[dataset.rows("train")].dropna()
-    model = fit(args.model, schema, dataset.features.loc[train.index], train, seed=args.seed,
-                threads=settings.threads)
+    model = fit_on_pool(dataset, dataset.labels, args.model, seed=args.seed, threads=settings.threads)
     X = dataset.features.loc[[key]]
     predicted = predict_with_confidence(model, X, schema.classes).labels[0]
     background = dataset.features.loc[dataset.rows("train")]
@@ -195,8 +194,7 @@ def _run_fairness(args: argparse.Namespace, settings: Settings) -> None:
     schema, _ = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive, exclude=args.exclude,
                       pii=args.pii, sensitive_as_features=args.sensitive_as_features)
     dataset = Dataset.create(name, frame, schema, seed=args.seed)
-    train = dataset.labels.loc[dataset.rows("train")].dropna()
-    model = fit(args.model, schema, dataset.features.loc[train.index], train, seed=args.seed, threads=settings.threads)
+    model = fit_on_pool(dataset, dataset.labels, args.model, seed=args.seed, threads=settings.threads)
     report = breakdown(model, dataset, args.sensitive, part=args.split, positive=args.positive,
                        min_group_size=args.min_group_size, bins=args.bins, threads=settings.threads)
     _print_fairness(report, args.model)

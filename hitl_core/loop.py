@@ -75,6 +75,13 @@ def _labelled_part(dataset: Dataset, features: pd.DataFrame, labels: pd.Series, 
     return features[mask], labels[mask]
 
 
+def fit_on_pool(dataset: Dataset, labels: pd.Series, model_kind: str, *, seed: int = 0,
+                threads: int = 1) -> FittedModel:
+    """Fit on the labelled rows of the training pool only: never on validation or held-out test rows."""
+    X_train, train_labels = _labelled_part(dataset, dataset.features, labels, "train")
+    return fit(model_kind, dataset.schema, X_train, train_labels, seed=seed, threads=threads)
+
+
 def score(model: FittedModel, dataset: Dataset, labels: pd.Series, part: str, *, threads: int = 1) -> dict:
     """Metrics of ``model`` on one split's labelled rows."""
     truth = labels.loc[dataset.rows(part)].dropna()

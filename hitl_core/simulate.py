@@ -23,7 +23,7 @@ import pandas as pd
 from hitl_core import active
 from hitl_core.data import Dataset, DataError, labels_as_text
 from hitl_core.fairness import breakdown
-from hitl_core.loop import score
+from hitl_core.loop import fit_on_pool, score
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS, FittedModel, fit, predict_with_confidence
 
 TARGET_LEVELS = {"labels_to_95": 0.95, "labels_to_99": 0.99}  # shares of the full-label validation accuracy
@@ -339,9 +339,7 @@ def summarize(histories: Sequence[Sequence[dict]], reference_accuracy: float) ->
 def full_label_reference(dataset: Dataset, config: SimulationConfig) -> dict:
     """The same model fitted on every true label of the training pool: the ceiling the curves are measured against."""
     truth = dataset.labels
-    train = truth.loc[dataset.rows("train")]
-    model = fit(config.model, dataset.schema, dataset.features.loc[train.index], train, seed=config.seed,
-                threads=config.threads)
+    model = fit_on_pool(dataset, truth, config.model, seed=config.seed, threads=config.threads)
     reference = {part: score(model, dataset, truth, part, threads=config.threads) for part in ("validation", "test")}
     if config.noisy_group:
         reference["groups"] = {"validation_accuracy": _group_accuracy(dataset, config, model)}
