@@ -4,21 +4,6 @@ import streamlit as st
 from hitl_ui import state
 
 st.set_page_config(page_title="HITL Workbench", page_icon=":material/model_training:", layout="wide")
-state.ensure_demo_project()
-
-with st.sidebar:
-    st.markdown("### :material/model_training: HITL Workbench")
-    projects = state.store().projects()
-    current = state.current_project()
-    if projects:
-        chosen = st.selectbox(
-            "Project", projects, index=projects.index(current), format_func=lambda p: f"#{p.id} · {p.name}",
-            help="Every page shows the selected project; decisions are stored per project.",
-        )
-        state.select_project(chosen.id)
-    st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
-                  help="Stored with every decision you make (the audit trail).")
-
 pages = {
     "Project": [st.Page("pages/data.py", title="Data", icon=":material/table_chart:", default=True)],
     "Loop": [
@@ -29,6 +14,21 @@ pages = {
     ],
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
-navigation = st.navigation(pages)
+navigation = st.navigation(pages)  # first, so the sidebar shows these pages even while the demo is set up
+state.ensure_demo_project()
+
+with st.sidebar:
+    st.markdown("### :material/model_training: HITL Workbench")
+    projects = state.store().projects()
+    current = state.current_project(projects)
+    if projects:
+        chosen = st.selectbox(
+            "Project", projects, index=projects.index(current), format_func=lambda p: f"#{p.id} · {p.name}",
+            help="Every page shows the selected project; decisions are stored per project.",
+        )
+        state.select_project(chosen.id)
+    st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
+                  help="Stored with every decision you make (the audit trail).")
+
 state.mark_frame_and_follow_deep_link()
 navigation.run()

@@ -55,7 +55,8 @@ def ensure_demo_project() -> None:
     """On a fresh database, create the loan demo project so the app opens on something real."""
     if store().projects():
         return
-    with st.status("Setting up the demo project (loan sample)…", expanded=False) as status:
+    with st.status("First start: creating the demo project (loan sample) and training its first model…",
+                   expanded=False) as status:
         sample = load_sample(DEMO_SAMPLE)
         schema, _ = check(sample.frame, sample.target, id_column=sample.id_column, sensitive=sample.sensitive,
                           pii=sample.pii)
@@ -64,9 +65,9 @@ def ensure_demo_project() -> None:
         status.update(label="Demo project ready", state="complete")
 
 
-def current_project() -> Project | None:
+def current_project(projects: list[Project] | None = None) -> Project | None:
     """The project picked in the sidebar (remembered per session), else the newest one."""
-    projects = store().projects()
+    projects = store().projects() if projects is None else projects
     if not projects:
         return None
     wanted = st.session_state.get("project_id")
