@@ -28,7 +28,8 @@ with st.sidebar:
         )
         state.select_project(chosen.id)
     st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
-                  help="Stored with every decision you make (the audit trail).")
+                  help="Stored with every decision you make (the audit trail); kept in the address, so a reload "
+                       "keeps it. Local mode: there is no login, so names are not verified.")
 
 state.mark_frame_and_follow_deep_link()
 navigation.run()

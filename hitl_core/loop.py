@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hitl_core.data import Dataset, Schema, content_hash
+from hitl_core.data import Dataset
 from hitl_core.evaluate import classification_metrics, confusion
 from hitl_core.fairness import summaries as fairness_summaries
 from hitl_core.models import BASELINE_KINDS, FittedModel, fit, predict_with_confidence
-from hitl_core.records import Decision, ModelVersion, Project
+from hitl_core.records import DecisionRequest, ModelVersion, Project
 from hitl_core.store import Store
 
 
@@ -130,28 +130,45 @@ def train_and_evaluate(dataset: Dataset, labels: pd.Series, model_kind: str, *, 
     return model, evaluation
 
 
-def retrain(store: Store, project: Project, *, trigger: str, dataset: Dataset | None = None,
-            threads: int = 1) -> ModelVersion:
-    """Train on the project's current effective labels and store the result as its next version."""
+@dataclass(frozen=True)
+class TrainedVersion:
+    """A model trained on one snapshot of the labels, not yet stored: the worker's result."""
+
+    model: FittedModel
+    evaluation: Evaluation
+    n_human_labels: int
+    n_train: int
+    n_decisions: int
+    last_decision_id: int  # the snapshot: decisions with an id up to this one are in the labels
+
+    def metrics(self) -> dict:
+        """The JSON stored with the version."""
+        e = self.evaluation
+        stored = {"validation": e.validation, "test": e.test, "baselines": e.baselines, "confusion": e.confusion}
+        return {**stored, "fairness": e.fairness} if e.fairness else stored
+
+
+def train_snapshot(store: Store, project: Project, *, dataset: Dataset | None = None,
+                   threads: int = 1) -> TrainedVersion:
+    """Train on the effective labels as they are now (one read of the decisions) and evaluate."""
     dataset = dataset if dataset is not None else store.load_dataset(project)
     decisions = store.decisions(project.id)
     labels = effective_labels(dataset.labels, decisions)
     model, evaluation = train_and_evaluate(dataset, labels, project.model_kind, seed=project.seed, threads=threads)
     train = _labelled_mask(dataset, labels, "train")
     n_train = int(train.sum()) if train is not None else int(labels.loc[dataset.rows("train")].notna().sum())
-    return store.add_model_version(
-        project.id, model=model, n_human_labels=n_human_labelled(decisions),
-        n_train=n_train, n_decisions=len(decisions), trigger=trigger,
-        validation=evaluation.validation, test=evaluation.test, baselines=evaluation.baselines,
-        confusion=evaluation.confusion, fairness=evaluation.fairness,
-    )
+    return TrainedVersion(model=model, evaluation=evaluation, n_human_labels=n_human_labelled(decisions),
+                          n_train=n_train, n_decisions=len(decisions),
+                          last_decision_id=int(decisions["id"].max()) if len(decisions) else 0)
 
 
-def retrain_due(project: Project, n_decisions: int, latest: ModelVersion | None) -> bool:
-    """Whether the project's retrain policy asks for a new model now."""
-    if latest is None:
-        return True
-    pending = n_decisions - latest.n_decisions
+def labels_at(dataset: Dataset, decisions: pd.DataFrame, version: ModelVersion) -> pd.Series:
+    """The effective labels a version was trained on: decisions up to its snapshot, else the given labels."""
+    return effective_labels(dataset.labels, decisions[decisions["id"] <= version.last_decision_id])
+
+
+def retrain_due(project: Project, pending: int) -> bool:
+    """Whether the project's retrain policy asks for a new model, with ``pending`` decisions not yet in it."""
     if pending <= 0 or project.retrain_policy == "manual":
         return False
     if project.retrain_policy == "every_n":
@@ -177,57 +194,19 @@ def pool_predictions(model: FittedModel, dataset: Dataset, decisions: pd.DataFra
     return frame
 
 
-def decisions_for(rows: pd.DataFrame, *, new_labels: pd.Series | None, user: str, model_version: int | None,
-                  note: str = "") -> list[Decision]:
-    """Turn reviewed rows of a ``pool_predictions`` frame into decisions to store.
+def decisions_for(rows: pd.DataFrame, *, new_labels: pd.Series | None, model_version: int | None,
+                  note: str = "") -> list[DecisionRequest]:
+    """Turn reviewed rows of a ``pool_predictions`` frame into decision requests, carrying what was shown.
 
     ``new_labels`` (indexed by row key) overrides; without it each row's prediction is accepted.
+    Each request expects the row's effective label as the person saw it (the ``label`` column).
     """
-    decisions = []
+    requests = []
     for key, row in rows.iterrows():
         new = row["predicted"] if new_labels is None else str(new_labels.loc[key])
-        decisions.append(Decision(
-            row_key=str(key), new_label=str(new), action="accept" if new == row["predicted"] else "override",
-            user=user, old_label=None if pd.isna(row["label"]) else str(row["label"]),
+        requests.append(DecisionRequest(
+            row_key=str(key), new_label=str(new), expected=None if pd.isna(row["label"]) else str(row["label"]),
             predicted_label=str(row["predicted"]), confidence=float(row["confidence"]),
             model_version=model_version, note=note,
         ))
-    return decisions
-
-
-@dataclass(frozen=True)
-class Saved:
-    """What happened when decisions were recorded: how many were written, and the new version if retrained."""
-
-    n_saved: int
-    new_version: ModelVersion | None
-
-
-def retrain_if_due(store: Store, project: Project, *, dataset: Dataset | None = None,
-                   threads: int = 1) -> ModelVersion | None:
-    """Retrain when the project's policy asks for it; ``None`` when it does not."""
-    if not retrain_due(project, store.count_decisions(project.id), store.latest_version(project.id)):
-        return None
-    return retrain(store, project, trigger="correction", dataset=dataset, threads=threads)
-
-
-def record(store: Store, project: Project, decisions: list[Decision], *, threads: int = 1,
-           dataset: Dataset | None = None) -> Saved:
-    """Commit decisions first, then retrain if the project's policy says so."""
-    n_saved = store.add_decisions(project.id, decisions)
-    return Saved(n_saved, retrain_if_due(store, project, dataset=dataset, threads=threads))
-
-
-def start_project(store: Store, *, name: str, source: str, frame: pd.DataFrame, schema: Schema, model_kind: str,
-                  seed: int = 0, threads: int = 1, **settings) -> tuple[Project, ModelVersion]:
-    """Store the dataset with its one split (reused if this content was seen before) and train version 1."""
-    dataset = Dataset.create(name, frame, schema, seed=seed)
-    dataset_hash = content_hash(dataset.frame)
-    if store.has_dataset(dataset_hash):
-        dataset = Dataset(name=name, frame=dataset.frame, schema=schema,
-                          split=store.load_dataset_split(dataset_hash))
-    else:
-        store.save_dataset(dataset, dataset_hash)
-    project = store.create_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
-                                   model_kind=model_kind, seed=seed, **settings)
-    return project, retrain(store, project, trigger="initial", dataset=dataset, threads=threads)
+    return requests

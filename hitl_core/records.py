@@ -30,6 +30,7 @@ class Project:
     threshold: float
     seed: int
     created_at: datetime
+    current_version: int | None = None  # the model pages show; moves only through hitl_core.actions / jobs
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,33 @@ class Decision:
     action: DecisionAction
     user: str = "local"
     old_label: str | None = None
+    predicted_label: str | None = None
+    confidence: float | None = None
+    model_version: int | None = None
+    note: str = ""
+
+
+class _NotChecked:
+    """The person's view is unknown (a script, a bulk import): record without a conflict check."""
+
+    def __repr__(self) -> str:
+        return "NOT_CHECKED"
+
+
+NOT_CHECKED = _NotChecked()
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """What a person decided about one row, with what they saw: the write path checks ``expected``.
+
+    ``expected`` is the row's effective label as shown to the person (``None``: it was unlabeled);
+    if someone changed the row since, the decision is refused as a conflict instead of overwriting.
+    """
+
+    row_key: str
+    new_label: str
+    expected: str | None | _NotChecked = NOT_CHECKED
     predicted_label: str | None = None
     confidence: float | None = None
     model_version: int | None = None
@@ -66,3 +94,46 @@ class ModelVersion:
     baselines: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # kind → split → metrics
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # true → predicted → count (validation)
     fairness: list[dict] = field(default_factory=list)  # validation fairness reports (hitl_core.fairness), JSON-ready
+    last_decision_id: int = 0  # newest decision the training labels include: "labels at this version"
+    status: VersionStatus = "current"
+    status_reason: str = ""  # why a version was superseded, or what made it current
+    job_id: int | None = None
+
+
+VersionStatus = Literal["current", "superseded", "older"]  # older: was current once, since replaced
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A retrain request taken by a worker; one running per project, later requests coalesce into one queued."""
+
+    id: int
+    project_id: int
+    kind: str
+    status: JobStatus
+    trigger: str
+    requested_by: str
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker: str | None
+    attempts: int
+    error: str
+    result_version: int | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change anybody made: who, when, what, on which object, and the value before and after."""
+
+    id: int
+    project_id: int | None
+    actor: str
+    created_at: datetime
+    action: str
+    object: str
+    before: dict | None
+    after: dict | None
+    note: str

@@ -1,30 +1,35 @@
 """SQLAlchemy tables and the only code that reads or writes SQL.
 
-SQLite file by default, PostgreSQL (or any SQLAlchemy URL) through ``HITL_DATABASE_URL``.
-Every write commits before returning, so a caller may tell the user "saved" once it returns.
+SQLite file by default, PostgreSQL (or any SQLAlchemy URL) through ``HITL_DATABASE_URL``. The
+schema is Alembic's (``hitl_core/migrations``): opening a store upgrades the database to head.
+Writes happen only inside :meth:`Store.write`, one transaction that serialises the writers of a
+project (SQLite: ``BEGIN IMMEDIATE`` in WAL mode; PostgreSQL: ``SELECT ... FOR UPDATE`` on the
+project row); the rules of what may be written live in :mod:`hitl_core.actions`.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import pickle
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, func, select,
+    DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, event,
+    func, select, update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from hitl_core.data import Dataset, Schema
 from hitl_core.models import FittedModel
-from hitl_core.records import Decision, ModelVersion, Project
+from hitl_core.records import Decision, Event, Job, ModelVersion, Project
 
 
 def _now() -> datetime:
@@ -70,10 +75,12 @@ class ProjectRow(Base):
     threshold: Mapped[float] = mapped_column(Float, default=0.7)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AnnotationRow(Base):
     __tablename__ = "annotations"
+    __table_args__ = (Index("ix_annotations_project_row", "project_id", "row_key", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     row_key: Mapped[str] = mapped_column(String(200))
@@ -103,6 +110,50 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     metrics_json: Mapped[str] = mapped_column(Text)  # {"validation", "test", "baselines", "confusion", "fairness"?}
     model_blob: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only by load_model; zlib(pickle(FittedModel)); only this app writes it
+    last_decision_id: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="accepted")  # accepted (was current) | superseded
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_project_id", "project_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    action: Mapped[str] = mapped_column(String(50))
+    object: Mapped[str] = mapped_column(String(300))
+    before_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="retrain")
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    trigger: Mapped[str] = mapped_column(String(100))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class WorkerRow(Base):
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 def _to_parquet(frame: pd.DataFrame) -> bytes:
@@ -115,170 +166,393 @@ def _from_parquet(data: bytes) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(data))
 
 
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE = "hitl_write"  # execution option: this connection's transaction writes (SQLite: BEGIN IMMEDIATE)
+
+
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created, and it is shared safely across threads."""
+    """An engine for ``url``; a SQLite file gets its folder, WAL mode, a busy timeout and immediate write locks.
+
+    pysqlite's own transaction handling is switched off so that a write transaction takes the
+    database's write lock at ``BEGIN`` (no deadlock between two readers upgrading to writers) and a
+    reader never blocks a writer (WAL).
+    """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    return create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # we send BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN")
+
+    return engine
 
 
 class Store:
-    """Projects, datasets, human decisions and model versions, in one SQL database."""
+    """Projects, datasets, human decisions, model versions, events and jobs, in one SQL database."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, upgrade: bool = True):
+        self.url = url
         self.engine = create_store_engine(url)
-        Base.metadata.create_all(self.engine)
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            from hitl_core.migrations import upgrade_to_head  # alembic only where a store is opened
+            upgrade_to_head(self.engine)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.engine.execution_options(**{WRITE: True}), expire_on_commit=False)
+        self._row_keys: dict[str, tuple[pd.Index, pd.Series]] = {}  # dataset hash → (pool keys, given labels)
+
+    @contextlib.contextmanager
+    def write(self, project_id: int | None = None) -> Iterator["Tx"]:
+        """One write transaction, committed on leaving the block; the project's writers queue behind it."""
+        with self._write.begin() as session:
+            tx = Tx(session, self)
+            if project_id is not None:
+                tx.lock_project(project_id)
+            yield tx
 
     # ---- datasets and projects
     def save_dataset(self, dataset: Dataset, dataset_hash: str) -> str:
         """Store a dataset and its split once; a second save of the same content keeps the first split."""
-        with self._session.begin() as session:
-            if session.get(DatasetRow, dataset_hash) is None:
-                session.add(DatasetRow(
+        with self.write() as tx:
+            if tx.session.get(DatasetRow, dataset_hash) is None:
+                tx.session.add(DatasetRow(
                     hash=dataset_hash, name=dataset.name,
                     frame=_to_parquet(dataset.frame), split=_to_parquet(dataset.split.to_frame()),
                 ))
         return dataset_hash
 
     def has_dataset(self, dataset_hash: str) -> bool:
-        with self._session() as session:
+        with self._read() as session:
             return session.get(DatasetRow, dataset_hash) is not None
 
     def load_dataset(self, project: Project) -> Dataset:
-        with self._session() as session:
+        with self._read() as session:
             row = session.get(DatasetRow, project.dataset_hash)
             frame, split = _from_parquet(row.frame), _from_parquet(row.split)["split"]
             return Dataset(name=row.name, frame=frame, schema=project.schema, split=split)
 
     def load_dataset_split(self, dataset_hash: str) -> pd.Series:
-        with self._session() as session:
+        with self._read() as session:
             return _from_parquet(session.get(DatasetRow, dataset_hash).split)["split"]
 
-    def create_project(self, *, name: str, dataset_hash: str, source: str, schema: Schema, model_kind: str,
-                       retrain_policy: str = "every", retrain_every: int = 5, threshold: float = 0.7,
-                       seed: int = 0) -> Project:
-        with self._session.begin() as session:
-            row = ProjectRow(name=name, dataset_hash=dataset_hash, source=source, schema_json=schema.to_json(),
-                             model_kind=model_kind, retrain_policy=retrain_policy, retrain_every=retrain_every,
-                             threshold=threshold, seed=seed)
-            session.add(row)
-            session.flush()
-            return _project(row)
+    def pool_rows(self, project: Project) -> tuple[pd.Index, pd.Series]:
+        """The review pool's row keys and every row's given label; a dataset never changes, so read once."""
+        cached = self._row_keys.get(project.dataset_hash)
+        if cached is None:
+            dataset = self.load_dataset(project)
+            cached = (dataset.rows("train"), dataset.labels)
+            self._row_keys = {project.dataset_hash: cached, **dict(list(self._row_keys.items())[:7])}
+        return cached
 
     def projects(self) -> list[Project]:
-        with self._session() as session:
+        with self._read() as session:
             return [_project(r) for r in session.scalars(select(ProjectRow).order_by(ProjectRow.id))]
 
     def project(self, project_id: int) -> Project:
-        with self._session() as session:
+        with self._read() as session:
             row = session.get(ProjectRow, project_id)
             if row is None:
                 raise KeyError(f"No project with id {project_id}.")
             return _project(row)
 
-    def update_project(self, project_id: int, **settings) -> Project:
-        """Change a project's model or loop settings (model_kind, retrain_policy, retrain_every, threshold)."""
-        allowed = {"model_kind", "retrain_policy", "retrain_every", "threshold", "name"}
-        unknown = set(settings) - allowed
-        if unknown:
-            raise ValueError(f"Cannot change {sorted(unknown)}; only {sorted(allowed)}.")
-        with self._session.begin() as session:
-            row = session.get(ProjectRow, project_id)
-            for key, value in settings.items():
-                setattr(row, key, value)
-            session.flush()
-            return _project(row)
-
     # ---- human decisions
-    def add_decisions(self, project_id: int, decisions: list[Decision]) -> int:
-        """Append decisions in one transaction; returns how many were written."""
-        with self._session.begin() as session:
-            session.add_all(AnnotationRow(project_id=project_id, **asdict(d)) for d in decisions)
-        return len(decisions)
-
-    def decisions(self, project_id: int) -> pd.DataFrame:
-        """Every decision of a project, oldest first (the audit trail of labels)."""
+    def decisions(self, project_id: int, *, up_to: int | None = None) -> pd.DataFrame:
+        """Every decision of a project, oldest first (the audit trail of labels); ``up_to``: ids ≤ it only."""
         columns = ["id", "row_key", "user", "created_at", "action", "old_label", "new_label",
                    "predicted_label", "confidence", "model_version", "note"]
-        with self._session() as session:
-            rows = session.execute(
-                select(*[getattr(AnnotationRow, c) for c in columns])
-                .where(AnnotationRow.project_id == project_id).order_by(AnnotationRow.id)
-            ).all()
+        query = select(*[getattr(AnnotationRow, c) for c in columns]).where(AnnotationRow.project_id == project_id)
+        if up_to is not None:
+            query = query.where(AnnotationRow.id <= up_to)
+        with self._read() as session:
+            rows = session.execute(query.order_by(AnnotationRow.id)).all()
         return pd.DataFrame(rows, columns=columns)
 
     def count_decisions(self, project_id: int) -> int:
-        with self._session() as session:
+        with self._read() as session:
             return session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id)) or 0
 
-    # ---- model versions
-    def add_model_version(self, project_id: int, *, model: FittedModel, n_human_labels: int, n_train: int,
-                          n_decisions: int, trigger: str, validation: dict, test: dict, baselines: dict,
-                          confusion: dict, fairness: list[dict] | None = None) -> ModelVersion:
-        """Store a trained model with its metrics under the next version number of the project."""
-        blob = zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 3)
-        metrics = {"validation": validation, "test": test, "baselines": baselines, "confusion": confusion}
-        if fairness:
-            metrics["fairness"] = fairness  # validation fairness reports, one per attribute set (and class)
-        metrics = json.dumps(metrics)
-        for _attempt in range(3):  # two retrains racing for the same number: the loser takes the next one
-            try:
-                with self._session.begin() as session:
-                    latest = session.scalar(select(func.max(ModelVersionRow.version))
-                                            .where(ModelVersionRow.project_id == project_id)) or 0
-                    row = ModelVersionRow(project_id=project_id, version=latest + 1, model_kind=model.kind,
-                                          n_human_labels=n_human_labels, n_train=n_train, n_decisions=n_decisions,
-                                          trigger=trigger, fit_seconds=model.fit_seconds, metrics_json=metrics, model_blob=blob)
-                    session.add(row)
-                    session.flush()
-                    return _version(row)
-            except IntegrityError:
-                continue
-        raise RuntimeError("Could not record the model version: the database kept refusing the version number.")
+    def last_decision_id(self, project_id: int) -> int:
+        """The newest decision's id (0 when none): a watermark that only grows, cheap to poll."""
+        with self._read() as session:
+            return session.scalar(select(func.max(AnnotationRow.id)).where(AnnotationRow.project_id == project_id)) or 0
 
+    def row_history(self, project_id: int, row_key: str) -> pd.DataFrame:
+        """Every decision on one row, oldest first."""
+        frame = self.decisions(project_id)
+        return frame[frame["row_key"] == str(row_key)]
+
+    # ---- events
+    def events(self, project_id: int | None = None) -> pd.DataFrame:
+        """Every event (of one project, or all), oldest first; before/after as JSON text."""
+        columns = ["id", "project_id", "actor", "created_at", "action", "object", "before_json", "after_json", "note"]
+        query = select(*[getattr(EventRow, c) for c in columns])
+        if project_id is not None:
+            query = query.where(EventRow.project_id == project_id)
+        with self._read() as session:
+            rows = session.execute(query.order_by(EventRow.id)).all()
+        return pd.DataFrame(rows, columns=columns).rename(columns={"before_json": "before", "after_json": "after"})
+
+    # ---- model versions
     def model_versions(self, project_id: int) -> list[ModelVersion]:
-        with self._session() as session:
+        with self._read() as session:
+            current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
             rows = session.scalars(select(ModelVersionRow).where(ModelVersionRow.project_id == project_id)
                                    .order_by(ModelVersionRow.version))
-            return [_version(r) for r in rows]
+            return [_version(r, current) for r in rows]
 
-    def latest_version_number(self, project_id: int) -> int | None:
-        """The newest version number alone: a cheap poll for pages that refresh when a new version lands."""
-        with self._session() as session:
-            return session.scalar(select(func.max(ModelVersionRow.version))
-                                  .where(ModelVersionRow.project_id == project_id))
+    def current_version(self, project_id: int) -> ModelVersion | None:
+        """The version the project points at: the one model every page and cache uses."""
+        with self._read() as session:
+            current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+            if current is None:
+                return None
+            row = session.scalars(select(ModelVersionRow).where(
+                ModelVersionRow.project_id == project_id, ModelVersionRow.version == current)).first()
+            return None if row is None else _version(row, current)
 
-    def latest_version(self, project_id: int) -> ModelVersion | None:
-        with self._session() as session:
-            row = session.scalars(select(ModelVersionRow).where(ModelVersionRow.project_id == project_id)
-                                  .order_by(ModelVersionRow.version.desc()).limit(1)).first()
-            return None if row is None else _version(row)
+    def current_version_number(self, project_id: int) -> int | None:
+        """The current version number alone: a cheap poll for pages that refresh when a new version lands."""
+        with self._read() as session:
+            return session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
 
     def load_model(self, project_id: int, version: int) -> FittedModel:
-        with self._session() as session:
+        with self._read() as session:
             blob = session.scalar(select(ModelVersionRow.model_blob).where(
                 ModelVersionRow.project_id == project_id, ModelVersionRow.version == version))
         if blob is None:
             raise KeyError(f"Project {project_id} has no model version {version}.")
         return pickle.loads(zlib.decompress(blob))
 
+    # ---- jobs and workers
+    def jobs(self, project_id: int | None = None) -> list[Job]:
+        query = select(JobRow).order_by(JobRow.id)
+        if project_id is not None:
+            query = query.where(JobRow.project_id == project_id)
+        with self._read() as session:
+            return [_job(r) for r in session.scalars(query)]
+
+    def open_jobs(self, project_id: int) -> list[Job]:
+        """Queued and running jobs of a project, oldest first."""
+        with self._read() as session:
+            rows = session.scalars(select(JobRow).where(JobRow.project_id == project_id,
+                                                        JobRow.status.in_(("queued", "running"))).order_by(JobRow.id))
+            return [_job(r) for r in rows]
+
+    def jobs_open(self) -> list[Job]:
+        """Queued and running jobs of every project."""
+        with self._read() as session:
+            return [_job(r) for r in session.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))
+                                                       .order_by(JobRow.id))]
+
+    def count_decisions_after(self, project_id: int, decision_id: int) -> int:
+        """Decisions newer than ``decision_id``: what a version with that snapshot does not include."""
+        with self._read() as session:
+            return session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id,
+                                                             AnnotationRow.id > decision_id)) or 0
+
+    def live_workers(self, max_age: timedelta) -> list[str]:
+        """Workers that sent a heartbeat within ``max_age``."""
+        with self._read() as session:
+            return list(session.scalars(select(WorkerRow.name).where(WorkerRow.heartbeat_at >= _now() - max_age)))
+
+    def integrity_ok(self) -> bool:
+        """The database's own consistency check (SQLite ``PRAGMA integrity_check``; other servers: reachable)."""
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                return connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            return connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+class Tx:
+    """The statements one write transaction may run; obtained only from :meth:`Store.write`."""
+
+    def __init__(self, session: Session, store: Store):
+        self.session = session
+        self.store = store
+
+    def lock_project(self, project_id: int) -> Project:
+        """Lock the project row until commit (PostgreSQL; SQLite already holds the write lock)."""
+        row = self.session.scalars(select(ProjectRow).where(ProjectRow.id == project_id).with_for_update()).first()
+        if row is None:
+            raise KeyError(f"No project with id {project_id}.")
+        return _project(row)
+
+    def project(self, project_id: int) -> Project:
+        return _project(self.session.get(ProjectRow, project_id))
+
+    def add_project(self, *, name: str, dataset_hash: str, source: str, schema: Schema, model_kind: str,
+                    retrain_policy: str = "every", retrain_every: int = 5, threshold: float = 0.7,
+                    seed: int = 0) -> Project:
+        row = ProjectRow(name=name, dataset_hash=dataset_hash, source=source, schema_json=schema.to_json(),
+                         model_kind=model_kind, retrain_policy=retrain_policy, retrain_every=retrain_every,
+                         threshold=threshold, seed=seed)
+        self.session.add(row)
+        self.session.flush()
+        return _project(row)
+
+    def update_project(self, project_id: int, **settings) -> Project:
+        row = self.session.get(ProjectRow, project_id)
+        for key, value in settings.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return _project(row)
+
+    def latest_decision(self, project_id: int, row_key: str) -> dict | None:
+        """The newest decision on one row (id, user, new_label, created_at), read inside this transaction."""
+        found = self.session.execute(
+            select(AnnotationRow.id, AnnotationRow.user, AnnotationRow.new_label, AnnotationRow.created_at)
+            .where(AnnotationRow.project_id == project_id, AnnotationRow.row_key == row_key)
+            .order_by(AnnotationRow.id.desc()).limit(1)).first()
+        return None if found is None else found._asdict()
+
+    def add_decision(self, project_id: int, decision: Decision) -> int:
+        row = AnnotationRow(project_id=project_id, **asdict(decision))
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def last_decision_count_after(self, project_id: int, decision_id: int) -> int:
+        """How many decisions of the project are newer than ``decision_id``."""
+        return self.session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id,
+                                                              AnnotationRow.id > decision_id)) or 0
+
+    def add_event(self, *, project_id: int | None, actor: str, action: str, object: str,
+                  before: dict | None = None, after: dict | None = None, note: str = "") -> int:
+        row = EventRow(project_id=project_id, actor=actor, action=action, object=object,
+                       before_json=None if before is None else json.dumps(before, default=str),
+                       after_json=None if after is None else json.dumps(after, default=str), note=note)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    # ---- versions
+    def current_version(self, project_id: int) -> ModelVersion | None:
+        current = self.session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+        if current is None:
+            return None
+        row = self.session.scalars(select(ModelVersionRow).where(
+            ModelVersionRow.project_id == project_id, ModelVersionRow.version == current)).first()
+        return None if row is None else _version(row, current)
+
+    def add_model_version(self, project_id: int, *, model: FittedModel, n_human_labels: int, n_train: int,
+                          n_decisions: int, last_decision_id: int, trigger: str, evaluation: dict,
+                          status: str, status_reason: str, job_id: int | None) -> ModelVersion:
+        """Store a trained model with its metrics under the project's next version number."""
+        blob = zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 3)
+        latest = self.session.scalar(select(func.max(ModelVersionRow.version))
+                                     .where(ModelVersionRow.project_id == project_id)) or 0
+        row = ModelVersionRow(project_id=project_id, version=latest + 1, model_kind=model.kind,
+                              n_human_labels=n_human_labels, n_train=n_train, n_decisions=n_decisions,
+                              trigger=trigger, fit_seconds=model.fit_seconds, metrics_json=json.dumps(evaluation),
+                              model_blob=blob, last_decision_id=last_decision_id, status=status,
+                              status_reason=status_reason, job_id=job_id)
+        self.session.add(row)
+        self.session.flush()
+        current = self.session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+        return _version(row, row.version if status == "accepted" else current)
+
+    # ---- jobs
+    def open_jobs(self, project_id: int) -> list[Job]:
+        rows = self.session.scalars(select(JobRow).where(JobRow.project_id == project_id,
+                                                         JobRow.status.in_(("queued", "running"))).order_by(JobRow.id))
+        return [_job(r) for r in rows]
+
+    def add_job(self, project_id: int, *, trigger: str, requested_by: str) -> Job:
+        row = JobRow(project_id=project_id, kind="retrain", status="queued", trigger=trigger,
+                     requested_by=requested_by, attempts=0, error="")
+        self.session.add(row)
+        self.session.flush()
+        return _job(row)
+
+    def queued_project_ids(self) -> list[int]:
+        """Projects with a queued job, oldest request first."""
+        rows = self.session.execute(select(JobRow.project_id, func.min(JobRow.id)).where(JobRow.status == "queued")
+                                    .group_by(JobRow.project_id).order_by(func.min(JobRow.id))).all()
+        return [r[0] for r in rows]
+
+    def try_lock_project(self, project_id: int) -> bool:
+        """Lock the project row unless another transaction holds it (PostgreSQL ``SKIP LOCKED``)."""
+        return self.session.scalars(select(ProjectRow.id).where(ProjectRow.id == project_id)
+                                    .with_for_update(skip_locked=True)).first() is not None
+
+    def owns_job(self, job_id: int, worker: str | None) -> bool:
+        """Whether the job is still running under ``worker`` (or queued/running at all, for ``None``)."""
+        row = self.session.get(JobRow, job_id)
+        return row is not None and row.status == "running" and (worker is None or row.worker == worker)
+
+    def finish_job(self, job_id: int, *, status: str, result_version: int | None = None, error: str = "") -> Job:
+        return self.set_job(job_id, status=status, result_version=result_version, error=error, finished_at=_now())
+
+    def running_jobs(self) -> list[Job]:
+        return [_job(r) for r in self.session.scalars(select(JobRow).where(JobRow.status == "running"))]
+
+    def set_job(self, job_id: int, **values) -> Job:
+        row = self.session.get(JobRow, job_id)
+        for key, value in values.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return _job(row)
+
+    def beat_job(self, job_id: int, worker: str) -> bool:
+        """Refresh a running job's lease; ``False`` when the job is no longer this worker's."""
+        result = self.session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.worker == worker,
+                                                           JobRow.status == "running").values(heartbeat_at=_now()))
+        return result.rowcount == 1
+
+    def beat_worker(self, name: str) -> None:
+        row = self.session.get(WorkerRow, name)
+        if row is None:
+            self.session.add(WorkerRow(name=name, started_at=_now(), heartbeat_at=_now()))
+        else:
+            row.heartbeat_at = _now()
+
+    def remove_worker(self, name: str) -> None:
+        row = self.session.get(WorkerRow, name)
+        if row is not None:
+            self.session.delete(row)
+
 
 def _project(row: ProjectRow) -> Project:
     return Project(id=row.id, name=row.name, dataset_hash=row.dataset_hash, source=row.source,
                    schema=Schema.from_json(row.schema_json), model_kind=row.model_kind,
                    retrain_policy=row.retrain_policy, retrain_every=row.retrain_every, threshold=row.threshold,
-                   seed=row.seed, created_at=row.created_at)
+                   seed=row.seed, created_at=row.created_at, current_version=row.current_version)
 
 
-def _version(row: ModelVersionRow) -> ModelVersion:
+def _version(row: ModelVersionRow, current: int | None) -> ModelVersion:
     metrics = json.loads(row.metrics_json)
+    status = "current" if row.version == current else "superseded" if row.status == "superseded" else "older"
     return ModelVersion(id=row.id, project_id=row.project_id, version=row.version, model_kind=row.model_kind,
                         n_human_labels=row.n_human_labels, n_train=row.n_train, n_decisions=row.n_decisions,
                         trigger=row.trigger,
                         fit_seconds=row.fit_seconds, created_at=row.created_at, validation=metrics["validation"],
                         test=metrics["test"], baselines=metrics["baselines"], confusion=metrics["confusion"],
-                        fairness=metrics.get("fairness", []))
+                        fairness=metrics.get("fairness", []), last_decision_id=row.last_decision_id or 0,
+                        status=status, status_reason=row.status_reason or "", job_id=row.job_id)
+
+
+def _job(row: JobRow) -> Job:
+    return Job(id=row.id, project_id=row.project_id, kind=row.kind, status=row.status, trigger=row.trigger,
+               requested_by=row.requested_by, requested_at=row.requested_at, started_at=row.started_at,
+               finished_at=row.finished_at, heartbeat_at=row.heartbeat_at, worker=row.worker, attempts=row.attempts,
+               error=row.error or "", result_version=row.result_version)
+
+
+def event_record(row: pd.Series) -> Event:
+    """One row of :meth:`Store.events` as an :class:`Event` (before/after parsed)."""
+    return Event(id=int(row["id"]), project_id=None if pd.isna(row["project_id"]) else int(row["project_id"]),
+                 actor=row["actor"], created_at=row["created_at"], action=row["action"], object=row["object"],
+                 before=None if row["before"] is None else json.loads(row["before"]),
+                 after=None if row["after"] is None else json.loads(row["after"]), note=row["note"] or "")

@@ -15,8 +15,8 @@ from hitl_ui import state
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def versions(project_id: int, latest_number: int | None) -> list[ModelVersion]:
-    """Every version of the project; ``latest_number`` is the cache key that changes when a new one lands."""
+def versions(project_id: int, current_number: int | None) -> list[ModelVersion]:
+    """Every version of the project; ``current_number`` is the cache key that changes when a new one lands."""
     return state.store().model_versions(project_id)
 
 
@@ -51,13 +51,13 @@ def human(project_id: int, n_decisions: int, columns: tuple[str, ...], positive:
 
 
 @st.cache_data(show_spinner="Fitting group thresholds (fairlearn ThresholdOptimizer)…", max_entries=16)
-def mitigation(project_id: int, version: int, n_decisions: int, columns: tuple[str, ...], positive: str,
+def mitigation(project_id: int, version: int, last_decision_id: int, columns: tuple[str, ...], positive: str,
                constraint: str, min_group_size: int) -> Mitigation:
     """A version beside its post-processed twin; thresholds learnt on the labels that version was trained on
-    (the first ``n_decisions`` decisions)."""
+    (decisions up to ``last_decision_id``)."""
     project = state.store().project(project_id)
     data = state.dataset(project_id, project.dataset_hash)
-    labels = loop.effective_labels(data.labels, state.store().decisions(project_id).iloc[:n_decisions])
+    labels = loop.effective_labels(data.labels, state.store().decisions(project_id, up_to=last_decision_id))
     return fairness.mitigate(state.model(project_id, version), data, columns, constraint=constraint, labels=labels,
                              positive=positive, min_group_size=min_group_size, seed=project.seed,
                              threads=state.settings().threads)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hitl_core import active, loop
+from hitl_core import actions, active, jobs, loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
 from hitl_core.models import FittedModel
-from hitl_core.records import Project
+from hitl_core.records import ModelVersion, Project
 from hitl_core.samples import load_sample
 from hitl_core.store import Store
 
@@ -42,13 +42,22 @@ def store() -> Store:
     return Store(settings().database_url)
 
 
+USER_PARAM = "user"
+PROJECT_PARAM = "project"
+
+
 def user() -> str:
+    """The reviewer's name: this session's, else the one in the URL (so a reload keeps it), else ``local``."""
+    if "user" not in st.session_state and (remembered := st.query_params.get(USER_PARAM, "").strip()):
+        st.session_state["user"] = remembered[: actions.MAX_ACTOR]
     return st.session_state.get("user") or DEFAULT_USER
 
 
 def remember_user() -> None:
-    """Copy the sidebar name into a plain session key, which survives page switches (widget keys do not)."""
-    st.session_state["user"] = st.session_state["user_input"].strip() or DEFAULT_USER
+    """Keep the sidebar name in the session (page switches) and in the URL (reloads)."""
+    name = st.session_state["user_input"].strip()[: actions.MAX_ACTOR] or DEFAULT_USER
+    st.session_state["user"] = name
+    st.query_params[USER_PARAM] = name
 
 
 def ensure_demo_project() -> None:
@@ -60,22 +69,34 @@ def ensure_demo_project() -> None:
         sample = load_sample(DEMO_SAMPLE)
         schema, _ = check(sample.frame, sample.target, id_column=sample.id_column, sensitive=sample.sensitive,
                           pii=sample.pii)
-        loop.start_project(store(), name=sample.title, source=f"sample:{sample.name}", frame=sample.frame,
-                           schema=schema, model_kind="logreg", threads=settings().threads)
+        actions.create_project(store(), user(), name=sample.title, source=f"sample:{sample.name}",
+                               frame=sample.frame, schema=schema, model_kind="logreg", threads=settings().threads)
         status.update(label="Demo project ready", state="complete")
 
 
 def current_project(projects: list[Project] | None = None) -> Project | None:
-    """The project picked in the sidebar (remembered per session), else the newest one."""
+    """The project in the URL (``?project=ID``: reloads and shared links land on it), else the newest one."""
     projects = store().projects() if projects is None else projects
     if not projects:
         return None
-    wanted = st.session_state.get("project_id")
-    return next((p for p in projects if p.id == wanted), projects[-1])
+    wanted = st.query_params.get(PROJECT_PARAM, "")
+    return next((p for p in projects if str(p.id) == wanted), projects[-1])
 
 
 def select_project(project_id: int) -> None:
-    st.session_state["project_id"] = project_id
+    """Put the project in the URL, where every page (and the next reload) reads it."""
+    if st.query_params.get(PROJECT_PARAM) != str(project_id):
+        st.query_params[PROJECT_PARAM] = str(project_id)
+
+
+def current_version(project: Project) -> ModelVersion:
+    """The version the project points at: the one model every page shows."""
+    version = store().current_version(project.id)
+    if version is None:
+        st.error("This project has no trained model yet. Create it again from the Data page.",
+                 icon=":material/error:")
+        st.stop()
+    return version
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -90,22 +111,25 @@ def model(project_id: int, version: int) -> FittedModel:
 
 
 @st.cache_data(show_spinner="Scoring the review pool…", max_entries=8)
-def pool(project_id: int, version: int, n_decisions: int) -> pd.DataFrame:
-    """Predictions of ``version`` on the pool, beside effective labels after ``n_decisions`` decisions."""
+def pool(project_id: int, version: int, last_decision_id: int) -> pd.DataFrame:
+    """Predictions of ``version`` on the pool, beside effective labels up to decision ``last_decision_id``."""
     project = store().project(project_id)
     data = dataset(project_id, project.dataset_hash)
-    frame = loop.pool_predictions(model(project_id, version), data, store().decisions(project_id),
-                                  threads=settings().threads)
+    frame = loop.pool_predictions(model(project_id, version), data,
+                                  store().decisions(project_id, up_to=last_decision_id), threads=settings().threads)
     return frame.join(data.frame.loc[frame.index, list(data.schema.features)])
 
 
-def retrain_with_status(project: Project, trigger: str) -> None:
-    """Retrain now, showing progress; the page reruns afterwards and reads the new version."""
+def retrain_here_with_status(project: Project) -> None:
+    """Retrain in this server process (no worker is running), showing progress; the page then reruns."""
     with st.status(f"Retraining {project.model_kind} on the effective labels…", expanded=False) as status:
-        data = dataset(project.id, project.dataset_hash)
-        version = loop.retrain(store(), project, trigger=trigger, dataset=data, threads=settings().threads)
-        status.update(label=f"Model version {version.version} stored "
-                            f"(validation accuracy {version.validation['accuracy']:.3f})", state="complete")
+        version = jobs.run_now(store(), project.id, user(), threads=settings().threads)
+        if version is None:
+            status.update(label="Another process is already training this project; its version will appear here.",
+                          state="complete")
+        else:
+            status.update(label=f"Model version {version.version} stored ({version.status}; validation accuracy "
+                                f"{version.validation['accuracy']:.3f})", state="complete")
 
 
 @st.cache_resource(show_spinner="Preparing the explainers…", max_entries=4)
@@ -167,11 +191,11 @@ def mark_frame_and_follow_deep_link() -> None:
 
 
 @st.cache_data(show_spinner="Ranking the pool…", max_entries=16)
-def ranked_pool(project_id: int, version: int, n_decisions: int, strategy: str,
+def ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str,
                 batch_size: int) -> tuple[pd.DataFrame, str]:
     """The unlabeled pool ordered by a query strategy (rank, score, in_batch, reason) and why, per model version."""
     project = store().project(project_id)
-    frame = pool(project_id, version, n_decisions)
+    frame = pool(project_id, version, last_decision_id)
     features = None
     if strategy in active.NEEDS_FEATURES:
         features = active.embed(model(project_id, version), frame[list(project.schema.features)],

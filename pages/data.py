@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from hitl_core import loop
+from hitl_core import actions
 from hitl_core.data import DataError, check, read_table
 from hitl_core.fairness import group_labels
 from hitl_core.models import MODEL_KINDS
@@ -124,8 +124,8 @@ if frame is not None:
             with st.status("Creating the project…", expanded=True) as status:
                 st.write("Splitting train / validation / held-out test (seeded, once) and storing the dataset…")
                 st.write(f"Training {MODEL_KINDS[model_kind]} and the baselines…")
-                new_project, version = loop.start_project(
-                    state.store(), name=project_name or name, source=origin, frame=frame, schema=schema,
+                new_project, version = actions.create_project(
+                    state.store(), state.user(), name=project_name or name, source=origin, frame=frame, schema=schema,
                     model_kind=model_kind, retrain_policy=policy, retrain_every=int(every),
                     threads=state.settings().threads)
                 status.update(label=f"Project created: model version 1, validation accuracy "

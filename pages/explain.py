@@ -14,7 +14,7 @@ state.through_frame(__file__)
 st.title("Explain the model")
 project = state.require_project()
 
-latest = state.store().latest_version(project.id)
+latest = state.current_version(project)
 classes = project.schema.classes
 limit = state.settings().explain_rows
 pool_size = int((state.dataset(project.id, project.dataset_hash).split == "train").sum())

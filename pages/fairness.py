@@ -105,8 +105,8 @@ def _disparity_metrics(report: fairness.FairnessReport, previous: fairness.Fairn
 def live(project_id: int, columns: tuple[str, ...], positive: str, min_size: int) -> None:
     """Everything that changes when a new model version lands; reruns by itself, so no reload is needed."""
     store = state.store()
-    versions = cache.versions(project_id, store.latest_version_number(project_id))
-    latest = versions[-1]
+    versions = cache.versions(project_id, store.current_version_number(project_id))
+    latest = next(v for v in versions if v.status == "current")
     st.caption(f"Model **v{latest.version}** · {MODEL_KINDS[latest.model_kind]} · {latest.n_human_labels:,} human "
                f"labels · validation unless marked *held-out test* · this part refreshes by itself when a new "
                f"version lands (checked every {REFRESH_SECONDS} s)")
@@ -214,7 +214,7 @@ def _mitigation(project_id: int, latest, columns: tuple[str, ...], positive: str
     constraint = st.radio("Constraint", list(CONSTRAINTS), format_func=CONSTRAINTS.get, horizontal=True,
                           key=f"fairness_constraint_{project_id}")
     try:
-        result = cache.mitigation(project_id, latest.version, latest.n_decisions, columns, positive, constraint,
+        result = cache.mitigation(project_id, latest.version, latest.last_decision_id, columns, positive, constraint,
                                   min_size)
     except DataError as exc:
         st.warning(str(exc), icon=":material/warning:")

@@ -13,8 +13,9 @@ st.title("Metrics")
 project = state.require_project()
 
 versions = state.store().model_versions(project.id)
-latest = versions[-1]
-previous = versions[-2] if len(versions) > 1 else None
+latest = state.current_version(project)
+earlier = [v for v in versions if v.version < latest.version and v.status != "superseded"]
+previous = earlier[-1] if earlier else None
 st.caption(f"Model v{latest.version} · {MODEL_KINDS[latest.model_kind]} · {latest.n_human_labels:,} human labels · "
            f"fit in {latest.fit_seconds:.2f} s · all figures on the validation split unless marked *held-out test*.")
 
@@ -50,9 +51,11 @@ chosen = st.multiselect("Metrics", list(METRIC_NAMES), default=["accuracy", "bal
 if chosen:
     st.plotly_chart(charts.metric_history(versions, chosen), width="stretch")
 st.dataframe(
-    pd.DataFrame([{"version": v.version, "created": v.created_at, "model": v.model_kind, "trigger": v.trigger,
+    pd.DataFrame([{"version": v.version, "status": v.status, "created": v.created_at, "model": v.model_kind,
+                   "trigger": v.trigger,
                    "human labels": v.n_human_labels, "training rows": v.n_train, "fit (s)": round(v.fit_seconds, 3),
-                   "accuracy": v.validation["accuracy"], "f1_macro": v.validation["f1_macro"]}
+                   "accuracy": v.validation["accuracy"], "f1_macro": v.validation["f1_macro"],
+                   "why": v.status_reason}
                   for v in reversed(versions)]),
     hide_index=True, key="version_table")
 

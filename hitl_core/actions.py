@@ -1,0 +1,312 @@
+"""The one write path: every change anybody makes goes through a function here.
+
+Each function takes the *actor* (who), validates, and in one transaction of
+:meth:`hitl_core.store.Store.write` writes the change and an event (who, when, action, object,
+before → after). Pages, the CLI, the worker, tests and benchmarks all call these; nothing else
+writes. A decision carries the label its author saw: when someone else changed the row since, it is
+refused as a :class:`Conflict` instead of overwriting unseen.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from hitl_core import loop
+from hitl_core.data import Dataset, Schema, content_hash
+from hitl_core.models import MODEL_KINDS
+from hitl_core.records import (
+    NOT_CHECKED, RETRAIN_POLICIES, Decision, DecisionRequest, Job, ModelVersion, Project,
+)
+from hitl_core.store import Store, Tx
+
+MAX_NOTE = 2000
+MAX_ACTOR = 100
+MAX_NAME = 200
+SETTINGS = ("name", "model_kind", "retrain_policy", "retrain_every", "threshold")
+
+
+class ActionError(ValueError):
+    """A change that was not made; the message says why and what to do."""
+
+
+class InvalidAction(ActionError):
+    """The change is impossible as asked (unknown row or label, bad setting); nothing was written."""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Someone else changed a row after the person saw it: the row's label now, who set it and when."""
+
+    row_key: str
+    expected: str | None
+    current: str | None
+    changed_by: str
+    changed_at: datetime | None
+
+    def message(self) -> str:
+        seen = _label_text(self.expected)
+        when = f" at {self.changed_at:%Y-%m-%d %H:%M:%S} UTC" if self.changed_at else ""
+        return (f"Row {self.row_key} was changed by {self.changed_by} to {_label_text(self.current)}{when}; "
+                f"you saw {seen}.")
+
+
+class ConflictError(ActionError):
+    """Every decision asked for was refused because its rows changed since they were shown."""
+
+    def __init__(self, conflicts: Sequence[Conflict]):
+        self.conflicts = list(conflicts)
+        super().__init__(" ".join(c.message() for c in self.conflicts))
+
+
+@dataclass(frozen=True)
+class SavedDecision:
+    """A decision as stored: the true previous effective label was read inside the writing transaction."""
+
+    id: int
+    row_key: str
+    old_label: str | None
+    new_label: str
+    given: str | None
+    action: str
+
+    def message(self) -> str:
+        """What happened, exactly: "Changed row 8: yes → no (given: yes)"."""
+        given = f" (given: {_label_text(self.given)})"
+        if self.old_label == self.new_label:
+            return f"Confirmed row {self.row_key}: {self.new_label}{given}"
+        verb = "Labelled" if self.old_label is None else "Changed"
+        return f"{verb} row {self.row_key}: {_label_text(self.old_label)} → {self.new_label}{given}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What recording decisions did: saved, refused as conflicts, and the retrain it asked for."""
+
+    saved: list[SavedDecision] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    retrain: Job | None = None
+
+    def message(self) -> str:
+        if len(self.saved) == 1:
+            return self.saved[0].message() + "."
+        parts = [f"Saved {len(self.saved)} decisions"] if self.saved else []
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} refused because someone changed them first")
+        return "; ".join(parts) + "." if parts else "Nothing to save."
+
+
+def _label_text(label: str | None) -> str:
+    return "unlabeled" if label is None else f"{label}"
+
+
+def _check_actor(actor: str) -> str:
+    actor = (actor or "").strip()
+    if not actor:
+        raise InvalidAction("Say who you are: the actor's name is empty.")
+    if len(actor) > MAX_ACTOR:
+        raise InvalidAction(f"The name '{actor[:20]}…' is {len(actor)} characters; use at most {MAX_ACTOR}.")
+    return actor
+
+
+def _given(value) -> str | None:
+    return None if pd.isna(value) else str(value)
+
+
+# --------------------------------------------------------------------------- decisions
+def record_decisions(store: Store, project_id: int, actor: str, requests: Sequence[DecisionRequest]) -> Outcome:
+    """Record decisions in one transaction; rows changed since their author saw them come back as conflicts.
+
+    Raises :class:`InvalidAction` (nothing written) for a label that is not a class, a row that is
+    not in the review pool, or a note longer than ``MAX_NOTE`` characters.
+    """
+    actor = _check_actor(actor)
+    project = store.project(project_id)
+    pool_keys, given = store.pool_rows(project)
+    _validate(project.schema, pool_keys, requests)
+    saved, conflicts = [], []
+    with store.write(project_id) as tx:
+        for request in requests:
+            key = str(request.row_key)
+            latest = tx.latest_decision(project_id, key)
+            given_label = _given(given.get(key))
+            current = latest["new_label"] if latest else given_label
+            if request.expected is not NOT_CHECKED and request.expected != current:
+                conflicts.append(Conflict(key, request.expected, current,
+                                          latest["user"] if latest else "the dataset",
+                                          latest["created_at"] if latest else None))
+                continue
+            predicted = request.predicted_label
+            action = "accept" if request.new_label == (predicted if predicted is not None else current) else "override"
+            decision_id = tx.add_decision(project_id, Decision(
+                row_key=key, new_label=request.new_label, action=action, user=actor, old_label=current,
+                predicted_label=predicted, confidence=request.confidence, model_version=request.model_version,
+                note=request.note.strip()))
+            tx.add_event(project_id=project_id, actor=actor, action=action, object=f"row {key}",
+                         before={"label": current}, after={"label": request.new_label, "decision": decision_id},
+                         note=request.note.strip())
+            saved.append(SavedDecision(decision_id, key, current, request.new_label, given_label, action))
+        job = _retrain_if_due(tx, project, actor) if saved else None
+    return Outcome(saved, conflicts, job)
+
+
+def record_decision(store: Store, project_id: int, actor: str, request: DecisionRequest) -> Outcome:
+    """One decision; raises :class:`ConflictError` when the row changed since its author saw it."""
+    outcome = record_decisions(store, project_id, actor, [request])
+    if outcome.conflicts:
+        raise ConflictError(outcome.conflicts)
+    return outcome
+
+
+def _validate(schema: Schema, pool_keys: pd.Index, requests: Sequence[DecisionRequest]) -> None:
+    if not requests:
+        raise InvalidAction("No decision to record: pick a row and a label first.")
+    for request in requests:
+        if request.new_label not in schema.classes:
+            raise InvalidAction(f"'{request.new_label}' is not a class of '{schema.target}'; "
+                                f"choose one of {', '.join(schema.classes)}.")
+        if str(request.row_key) not in pool_keys:
+            raise InvalidAction(f"Row '{request.row_key}' is not in this project's review pool; pick a row shown on "
+                                "the Review page (validation and held-out test rows are never relabelled).")
+        if len(request.note) > MAX_NOTE:
+            raise InvalidAction(f"The note on row {request.row_key} is {len(request.note):,} characters; "
+                                f"keep it under {MAX_NOTE:,}.")
+
+
+# --------------------------------------------------------------------------- settings and retrains
+def change_settings(store: Store, project_id: int, actor: str, **changes) -> Project:
+    """Change a project's name, model family, retrain policy, N or confidence threshold, with an event."""
+    actor = _check_actor(actor)
+    unknown = set(changes) - set(SETTINGS)
+    if unknown:
+        raise InvalidAction(f"Cannot change {sorted(unknown)}; only {', '.join(SETTINGS)}.")
+    changes = _validated_settings(changes)
+    with store.write(project_id) as tx:
+        project = tx.project(project_id)
+        before = {k: getattr(project, k) for k in changes if getattr(project, k) != changes[k]}
+        if not before:
+            return project
+        after = {k: changes[k] for k in before}
+        project = tx.update_project(project_id, **after)
+        tx.add_event(project_id=project_id, actor=actor, action="settings", object=f"project {project_id}",
+                     before=before, after=after)
+        if "model_kind" in after:
+            _request_retrain(tx, project, actor, trigger=f"model changed to {after['model_kind']}")
+    return project
+
+
+def _validated_settings(changes: dict) -> dict:
+    out = dict(changes)
+    if "name" in out:
+        out["name"] = str(out["name"]).strip()
+        if not out["name"] or len(out["name"]) > MAX_NAME:
+            raise InvalidAction(f"A project name needs 1 to {MAX_NAME} characters.")
+    if "model_kind" in out and out["model_kind"] not in MODEL_KINDS:
+        raise InvalidAction(f"Unknown model '{out['model_kind']}'; choose one of {', '.join(MODEL_KINDS)}.")
+    if "retrain_policy" in out and out["retrain_policy"] not in RETRAIN_POLICIES:
+        raise InvalidAction(f"Unknown retrain policy '{out['retrain_policy']}'; choose one of "
+                            f"{', '.join(RETRAIN_POLICIES)}.")
+    if "retrain_every" in out:
+        out["retrain_every"] = int(out["retrain_every"])
+        if not 1 <= out["retrain_every"] <= 1000:
+            raise InvalidAction("N (retrain after every N corrections) must be between 1 and 1,000.")
+    if "threshold" in out:
+        out["threshold"] = float(out["threshold"])
+        if not 0.0 <= out["threshold"] <= 1.0:
+            raise InvalidAction("The confidence threshold is a probability: give a value between 0 and 1.")
+    return out
+
+
+def request_retrain(store: Store, project_id: int, actor: str, *, trigger: str = "manual") -> Job:
+    """Ask a worker for a new version; joins the project's queued request if there is one."""
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:
+        return _request_retrain(tx, tx.project(project_id), actor, trigger=trigger, log=True)
+
+
+def _request_retrain(tx: Tx, project: Project, actor: str, *, trigger: str, log: bool = True) -> Job:
+    """A queued retrain job of the project: the waiting one (requests coalesce) or a new one."""
+    queued = [j for j in tx.open_jobs(project.id) if j.status == "queued"]
+    job = queued[0] if queued else tx.add_job(project.id, trigger=trigger, requested_by=actor)
+    if log:
+        tx.add_event(project_id=project.id, actor=actor, action="retrain_requested", object=f"project {project.id}",
+                     after={"job": job.id, "trigger": trigger, "joined_waiting_request": bool(queued)})
+    return job
+
+
+def _retrain_if_due(tx: Tx, project: Project, actor: str) -> Job | None:
+    """After decisions: queue a retrain when the policy asks (the decision events already say why)."""
+    current = tx.current_version(project.id)
+    pending = tx.last_decision_count_after(project.id, current.last_decision_id if current else 0)
+    if not loop.retrain_due(project, pending):
+        return None
+    return _request_retrain(tx, project, actor, trigger="correction", log=False)
+
+
+# --------------------------------------------------------------------------- versions
+def record_version(store: Store, project_id: int, trained: loop.TrainedVersion, *, actor: str, trigger: str,
+                   job: Job | None = None, worker: str | None = None) -> ModelVersion | None:
+    """Store a trained version; it becomes current only if it includes every decision the current one does.
+
+    A version from a job that is no longer this worker's (its lease expired and another worker
+    took it) is discarded: ``None``. A version trained on an older snapshot than the current one
+    is stored as *superseded*, with the reason, and the project keeps its model.
+    """
+    with store.write(project_id) as tx:
+        if job is not None and not tx.owns_job(job.id, worker):
+            tx.add_event(project_id=project_id, actor=actor, action="version_discarded", object=f"job {job.id}",
+                         after={"reason": "the job was taken over by another worker after its lease expired"})
+            return None
+        current = tx.current_version(project_id)
+        forward = current is None or (trained.last_decision_id, job.id if job else 0) >= (
+            current.last_decision_id, current.job_id or 0)
+        reason = ("" if forward else
+                  f"trained on decisions up to #{trained.last_decision_id}, but v{current.version} already "
+                  f"includes decisions up to #{current.last_decision_id}")
+        version = tx.add_model_version(
+            project_id, model=trained.model, n_human_labels=trained.n_human_labels, n_train=trained.n_train,
+            n_decisions=trained.n_decisions, last_decision_id=trained.last_decision_id, trigger=trigger,
+            evaluation=trained.metrics(), status="accepted" if forward else "superseded", status_reason=reason,
+            job_id=job.id if job else None)
+        if forward:
+            tx.update_project(project_id, current_version=version.version)
+        if job is not None:
+            tx.finish_job(job.id, status="done", result_version=version.version)
+        tx.add_event(project_id=project_id, actor=actor, action="version", object=f"v{version.version}",
+                     before={"current": current.version if current else None},
+                     after={"version": version.version, "status": version.status, "trigger": trigger,
+                            "decisions": trained.n_decisions, "reason": reason})
+        return version
+
+
+def retrain(store: Store, project_id: int, actor: str, *, trigger: str, dataset: Dataset | None = None,
+            threads: int = 1) -> ModelVersion:
+    """Train on the current labels in this process and record the version (no job, no worker)."""
+    project = store.project(project_id)
+    trained = loop.train_snapshot(store, project, dataset=dataset, threads=threads)
+    return record_version(store, project_id, trained, actor=_check_actor(actor), trigger=trigger)
+
+
+def create_project(store: Store, actor: str, *, name: str, source: str, frame: pd.DataFrame, schema: Schema,
+                   model_kind: str, seed: int = 0, threads: int = 1, **settings) -> tuple[Project, ModelVersion]:
+    """Store the dataset with its one split (reused if this content was seen before) and train version 1."""
+    actor = _check_actor(actor)
+    name = _validated_settings({"name": name})["name"]
+    _validated_settings({"model_kind": model_kind, **settings})
+    dataset = Dataset.create(name, frame, schema, seed=seed)
+    dataset_hash = content_hash(dataset.frame)
+    if store.has_dataset(dataset_hash):
+        dataset = Dataset(name=name, frame=dataset.frame, schema=schema,
+                          split=store.load_dataset_split(dataset_hash))
+    else:
+        store.save_dataset(dataset, dataset_hash)
+    with store.write() as tx:
+        project = tx.add_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
+                                 model_kind=model_kind, seed=seed, **settings)
+        tx.add_event(project_id=project.id, actor=actor, action="project_created", object=f"project {project.id}",
+                     after={"name": name, "source": source, "rows": len(dataset.frame), "target": schema.target,
+                            "model_kind": model_kind, **settings})
+    version = retrain(store, project.id, actor, trigger="initial", dataset=dataset, threads=threads)
+    return store.project(project.id), version
