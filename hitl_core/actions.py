@@ -90,9 +90,9 @@ class Outcome:
     retrain: Job | None = None
 
     def message(self) -> str:
-        if len(self.saved) == 1:
+        if len(self.saved) == 1 and not self.conflicts:
             return self.saved[0].message() + "."
-        parts = [f"Saved {len(self.saved)} decisions"] if self.saved else []
+        parts = [f"Saved {len(self.saved)} decision(s)"] if self.saved else []
         if self.conflicts:
             parts.append(f"{len(self.conflicts)} refused because someone changed them first")
         return "; ".join(parts) + "." if parts else "Nothing to save."

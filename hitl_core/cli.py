@@ -1,6 +1,8 @@
-"""Command line: ``python -m hitl_core check|explain|fairness|simulate`` over the same engine as the app.
+"""Command line: ``python -m hitl_core check|explain|fairness|simulate`` over files, and the database
+commands of :mod:`hitl_core.cli_db` (``project create``, ``label``, ``retrain``, ``worker``,
+``versions``, ``export``), over the same engine and write path as the app.
 
-Bad input exits with code 2 and one line saying what is wrong.
+Bad input exits with code 2 and one line saying what is wrong; a conflict exits with code 3.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hitl_core import cli_db
+from hitl_core.actions import InvalidAction
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
 from hitl_core.explain import LimeExplainer, ShapExplainer
@@ -24,7 +28,7 @@ from hitl_core.simulate import SimulationConfig, compare, label_savings, validat
 EXIT_BAD_INPUT = 2
 
 
-def load_source(spec: str, settings: Settings) -> tuple[str, pd.DataFrame]:
+def load_source(spec: str, settings: Settings, encoding: str | None = None) -> tuple[str, pd.DataFrame]:
     """``sample:NAME`` for a bundled sample, else a path to a .csv/.xlsx/.parquet file."""
     if spec.startswith("sample:"):
         name = spec.split(":", 1)[1]
@@ -32,7 +36,7 @@ def load_source(spec: str, settings: Settings) -> tuple[str, pd.DataFrame]:
             raise DataError(f"Unknown sample '{name}'; choose one of {', '.join(SAMPLE_NAMES)}.")
         return name, load_sample(name).frame
     path = Path(spec)
-    return path.stem, read_table(path, max_bytes=settings.max_upload_bytes)
+    return path.stem, read_table(path, max_bytes=settings.max_upload_bytes, encoding=encoding)
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +46,7 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensitive", action="append", default=[], help="sensitive attribute (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], help="column to leave out (repeatable)")
     parser.add_argument("--pii", action="append", default=[], help="personal data column, never a feature (repeatable)")
+    parser.add_argument("--encoding", help="text encoding of a CSV file, e.g. latin-1 or cp1252 (default: UTF-8)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--noisy-group", metavar="COL=VALUE", help="rows on which the annotator errs with --group-noise")
     sim.add_argument("--group-noise", type=float, default=0.0, help="probability the annotator is wrong on --noisy-group")
     sim.add_argument("--json", type=Path, help="write the result as JSON to this file")
+    cli_db.add_parsers(commands, _add_data_args)
     return parser
 
 
@@ -105,7 +111,7 @@ def _run_explain(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _validated(args: argparse.Namespace, settings: Settings):
-    name, frame = load_source(args.data, settings)
+    name, frame = load_source(args.data, settings, args.encoding)
     schema, report = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive,
                            exclude=args.exclude, pii=args.pii)
     return name, frame, schema, report
@@ -190,7 +196,7 @@ def _run_fairness(args: argparse.Namespace, settings: Settings) -> None:
                         f"got {len(args.sensitive)}.")
     if args.min_group_size < 1 or args.bins < 2:
         raise DataError("--min-group-size must be at least 1 and --bins at least 2.")
-    name, frame = load_source(args.data, settings)
+    name, frame = load_source(args.data, settings, args.encoding)
     schema, _ = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive, exclude=args.exclude,
                       pii=args.pii, sensitive_as_features=args.sensitive_as_features)
     dataset = Dataset.create(name, frame, schema, seed=args.seed)
@@ -228,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     try:
+        if args.command in cli_db.COMMANDS:
+            return cli_db.run(args, settings, lambda spec, s: load_source(spec, s, args.encoding))
         if args.command == "check":
             _print_report(_validated(args, settings)[3])
         elif args.command == "explain":
@@ -236,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             _run_fairness(args, settings)
         else:
             _run_simulation(args, settings)
-    except DataError as exc:
+    except (DataError, InvalidAction) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

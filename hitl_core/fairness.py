@@ -271,7 +271,8 @@ def _group_codes(groups) -> tuple[np.ndarray, list[str]]:
     anything else is sorted as text; missing → ``"missing"``, last)."""
     if not (isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype)):
         series = pd.Series(np.asarray(groups, dtype=object))
-        text = series.where(series.notna(), None).map(lambda v: None if v is None else str(v))
+        missing = series.isna().to_numpy()  # None and NaN alike (pandas 3's ``where(..., None)`` gives NaN back)
+        text = pd.Series([None if gap else str(v) for v, gap in zip(series.tolist(), missing)], dtype=object)
         names = sorted(str(v) for v in pd.unique(text.dropna()))
         groups = pd.Series(pd.Categorical(text, categories=names))
     groups = _with_missing_group(groups.reset_index(drop=True))

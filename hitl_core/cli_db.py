@@ -1,0 +1,168 @@
+"""Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``, ``export``.
+
+Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
+2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from hitl_core import actions, jobs
+from hitl_core.config import Settings
+from hitl_core.data import DataError, check
+from hitl_core.models import MODEL_KINDS
+from hitl_core.records import NOT_CHECKED, RETRAIN_POLICIES, DecisionRequest
+from hitl_core.store import Store
+
+EXIT_BAD_INPUT = 2
+EXIT_CONFLICT = 3
+COMMANDS = ("project", "label", "retrain", "worker", "versions", "export")
+
+
+def _db_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="SQLAlchemy URL (default: HITL_DATABASE_URL, else the app's SQLite file)")
+    parser.add_argument("--as", dest="actor", default="local", help="who makes the change (default: local)")
+
+
+def add_parsers(commands, add_data_args) -> None:
+    """Register the database commands on the CLI's sub-parsers."""
+    project = commands.add_parser("project", help="create a project from a table and train version 1")
+    create = project.add_subparsers(dest="project_command", required=True).add_parser("create")
+    add_data_args(create)
+    create.add_argument("--name", help="project name (default: the file's name)")
+    create.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
+    create.add_argument("--policy", choices=list(RETRAIN_POLICIES), default="every", help="when to retrain")
+    create.add_argument("--every", type=int, default=5, help="N for --policy every_n")
+    create.add_argument("--json", type=Path, help="also write the result as JSON to this file")
+    _db_args(create)
+
+    label = commands.add_parser("label", help="record a person's label for one row of the review pool")
+    label.add_argument("--project", type=int, required=True)
+    label.add_argument("--row", required=True, help="row key (the ID column's value, else the row position)")
+    label.add_argument("--label", required=True, help="the class to record")
+    label.add_argument("--expect", help="the label you saw ('' = unlabeled); refused with exit 3 if it changed since")
+    label.add_argument("--note", default="")
+    _db_args(label)
+
+    retrain = commands.add_parser("retrain", help="ask for a new model version (a worker trains it)")
+    retrain.add_argument("--project", type=int, required=True)
+    retrain.add_argument("--wait", action="store_true",
+                         help="wait for the version; trains in this process when no worker is running")
+    _db_args(retrain)
+
+    worker = commands.add_parser("worker", help="train requested versions, taking jobs from the database")
+    worker.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks at an empty queue")
+    _db_args(worker)
+
+    versions = commands.add_parser("versions", help="a project's model versions")
+    versions.add_argument("--project", type=int, required=True)
+    versions.add_argument("--json", action="store_true", help="print JSON")
+    _db_args(versions)
+
+    out = commands.add_parser("export", help="labels, decisions or events as CSV or Parquet")
+    out.add_argument("--project", type=int, required=True)
+    out.add_argument("--what", choices=["labels", "decisions", "events"], required=True)
+    out.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    out.add_argument("--out", type=Path, required=True)
+    _db_args(out)
+
+
+def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
+    """Run one database command; bad input raises DataError/InvalidAction (exit 2), conflicts exit 3."""
+    store = Store(args.db or settings.database_url)
+    try:
+        if args.command == "project":
+            return _create(args, settings, store, load_source)
+        if args.command == "worker":
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # leave the workers table on a plain kill
+            n = jobs.work(store, once=args.once, poll=args.poll, threads=settings.threads, stop=stop)
+            print(json.dumps({"jobs": n}))
+            return 0
+        _require_project(store, args.project)
+        if args.command == "label":
+            return _label(args, store)
+        if args.command == "retrain":
+            return _retrain(args, settings, store)
+        if args.command == "versions":
+            return _versions(args, store)
+        from hitl_core import export  # noqa: PLC0415  (written alongside; keeps the import cost off other commands)
+        frame = export.export(store, args.project, args.what)
+        args.out.write_bytes(export.write_table(frame, args.format))
+        print(f"wrote {len(frame):,} rows to {args.out}")
+        return 0
+    finally:
+        store.engine.dispose()
+
+
+def _require_project(store: Store, project_id: int) -> None:
+    if project_id not in {p.id for p in store.projects()}:
+        raise DataError(f"No project {project_id}; list them with the app's sidebar or create one with "
+                        "`python -m hitl_core project create`.")
+
+
+def _create(args, settings: Settings, store: Store, load_source) -> int:
+    name, frame = load_source(args.data, settings)
+    schema, _ = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive, exclude=args.exclude,
+                      pii=args.pii)
+    project, version = actions.create_project(
+        store, args.actor, name=args.name or name, source=args.data, frame=frame, schema=schema,
+        model_kind=args.model, retrain_policy=args.policy, retrain_every=args.every, threads=settings.threads)
+    result = {"project": project.id, "version": version.version}
+    print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result))
+    return 0
+
+
+def _label(args, store: Store) -> int:
+    expected = NOT_CHECKED if args.expect is None else (args.expect or None)
+    request = DecisionRequest(row_key=str(args.row), new_label=args.label, expected=expected, note=args.note)
+    outcome = actions.record_decisions(store, args.project, args.actor, [request])
+    if outcome.conflicts:
+        print(f"conflict: {outcome.conflicts[0].message()}", file=sys.stderr)
+        return EXIT_CONFLICT
+    saved = outcome.saved[0]
+    print(json.dumps({"decision": saved.id, "old_label": saved.old_label, "new_label": saved.new_label,
+                      "retrain_job": outcome.retrain.id if outcome.retrain else None}))
+    return 0
+
+
+def _retrain(args, settings: Settings, store: Store) -> int:
+    if args.wait and not store.live_workers(jobs.WORKER_ALIVE):
+        version = jobs.run_now(store, args.project, args.actor, threads=settings.threads)
+        print(json.dumps({"version": version.version if version else None,
+                          "status": version.status if version else "taken by another process"}))
+        return 0
+    job = actions.request_retrain(store, args.project, args.actor)
+    if not args.wait:
+        print(json.dumps({"job": job.id, "status": job.status}))
+        return 0
+    while (finished := next((j for j in store.jobs(args.project) if j.id == job.id), job)).status in (
+            "queued", "running"):
+        time.sleep(0.2)
+    print(json.dumps({"job": job.id, "status": finished.status, "version": finished.result_version,
+                      "error": finished.error or None}))
+    return 0 if finished.status == "done" else 1
+
+
+def _versions(args, store: Store) -> int:
+    versions = [{"version": v.version, "status": v.status, "n_decisions": v.n_decisions,
+                 "n_human_labels": v.n_human_labels, "model": v.model_kind, "trigger": v.trigger,
+                 "created_at": v.created_at.isoformat(), "reason": v.status_reason,
+                 "metrics": {"validation": v.validation, "test": v.test}}
+                for v in store.model_versions(args.project)]
+    if args.json:
+        print(json.dumps(versions, indent=2))
+    else:
+        for v in versions:
+            print(f"v{v['version']:<4} {v['status']:<11} {v['n_decisions']:>6} decisions  {v['model']:<7} "
+                  f"accuracy {v['metrics']['validation'].get('accuracy', float('nan')):.3f}  {v['reason']}")
+    return 0
