@@ -17,7 +17,6 @@ from hitl_core import cli_db
 from hitl_core.actions import InvalidAction
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
-from hitl_core.explain import LimeExplainer, ShapExplainer
 from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRICS, FairnessReport, breakdown
 from hitl_core.loop import fit_on_pool
 from hitl_core.models import MODEL_KINDS, predict_with_confidence
@@ -89,6 +88,7 @@ def _add_explain_parser(commands) -> None:
 
 def _run_explain(args: argparse.Namespace, settings: Settings) -> None:
     """Train on the file's labelled training rows (model version 1) and explain one row."""
+    from hitl_core.explain import LimeExplainer, ShapExplainer  # shap costs seconds to import: only for explain
     name, frame, schema, _ = _validated(args, settings)
     dataset = Dataset.create(name, frame, schema, seed=args.seed)
     key = str(args.row)
