@@ -11,6 +11,7 @@ pages = {
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
         st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
+        st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
     ],
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
@@ -19,14 +20,7 @@ state.ensure_demo_project()
 
 with st.sidebar:
     st.markdown("### :material/model_training: HITL Workbench")
-    projects = state.store().projects()
-    current = state.current_project(projects)
-    if projects:
-        chosen = st.selectbox(
-            "Project", projects, index=projects.index(current), format_func=lambda p: f"#{p.id} · {p.name}",
-            help="Every page shows the selected project; decisions are stored per project.",
-        )
-        state.select_project(chosen.id)
+    state.project_picker(state.store().projects())
     st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
                   help="Stored with every decision you make (the audit trail); kept in the address, so a reload "
                        "keeps it. Local mode: there is no login, so names are not verified.")

@@ -259,26 +259,37 @@ def record_version(store: Store, project_id: int, trained: loop.TrainedVersion, 
             tx.add_event(project_id=project_id, actor=actor, action="version_discarded", object=f"job {job.id}",
                          after={"reason": "the job was taken over by another worker after its lease expired"})
             return None
-        current = tx.current_version(project_id)
-        forward = current is None or (trained.last_decision_id, job.id if job else 0) >= (
-            current.last_decision_id, current.job_id or 0)
-        reason = ("" if forward else
-                  f"trained on decisions up to #{trained.last_decision_id}, but v{current.version} already "
-                  f"includes decisions up to #{current.last_decision_id}")
-        version = tx.add_model_version(
-            project_id, model=trained.model, n_human_labels=trained.n_human_labels, n_train=trained.n_train,
-            n_decisions=trained.n_decisions, last_decision_id=trained.last_decision_id, trigger=trigger,
-            evaluation=trained.metrics(), status="accepted" if forward else "superseded", status_reason=reason,
-            job_id=job.id if job else None)
-        if forward:
-            tx.update_project(project_id, current_version=version.version)
-        if job is not None:
-            tx.finish_job(job.id, status="done", result_version=version.version)
-        tx.add_event(project_id=project_id, actor=actor, action="version", object=f"v{version.version}",
-                     before={"current": current.version if current else None},
-                     after={"version": version.version, "status": version.status, "trigger": trigger,
-                            "decisions": trained.n_decisions, "reason": reason})
-        return version
+        return _store_version(tx, project_id, trained, actor=actor, trigger=trigger, job=job)
+
+
+def _moves_forward(trained: loop.TrainedVersion, job: Job | None, current: ModelVersion | None) -> bool:
+    """Newer labels win; on the same labels a later request wins (a job asked for later, or a direct retrain)."""
+    if current is None or trained.last_decision_id != current.last_decision_id:
+        return current is None or trained.last_decision_id > current.last_decision_id
+    return job is None or job.id >= (current.job_id or 0)
+
+
+def _store_version(tx: Tx, project_id: int, trained: loop.TrainedVersion, *, actor: str, trigger: str,
+                   job: Job | None) -> ModelVersion:
+    current = tx.current_version(project_id)
+    forward = _moves_forward(trained, job, current)
+    reason = ("" if forward else
+              f"trained on decisions up to #{trained.last_decision_id}, but v{current.version} already "
+              f"includes decisions up to #{current.last_decision_id}")
+    version = tx.add_model_version(
+        project_id, model=trained.model, n_human_labels=trained.n_human_labels, n_train=trained.n_train,
+        n_decisions=trained.n_decisions, last_decision_id=trained.last_decision_id, trigger=trigger,
+        evaluation=trained.metrics(), status="accepted" if forward else "superseded", status_reason=reason,
+        job_id=job.id if job else None)
+    if forward:
+        tx.update_project(project_id, current_version=version.version)
+    if job is not None:
+        tx.finish_job(job.id, status="done", result_version=version.version)
+    tx.add_event(project_id=project_id, actor=actor, action="version", object=f"v{version.version}",
+                 before={"current": current.version if current else None},
+                 after={"version": version.version, "status": version.status, "trigger": trigger,
+                        "decisions": trained.n_decisions, "reason": reason})
+    return version
 
 
 def retrain(store: Store, project_id: int, actor: str, *, trigger: str, dataset: Dataset | None = None,
@@ -300,13 +311,13 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
     if store.has_dataset(dataset_hash):
         dataset = Dataset(name=name, frame=dataset.frame, schema=schema,
                           split=store.load_dataset_split(dataset_hash))
-    else:
-        store.save_dataset(dataset, dataset_hash)
+    first = loop.train_first(dataset, model_kind, seed=seed, threads=threads)  # a failing fit leaves nothing behind
+    store.save_dataset(dataset, dataset_hash)
     with store.write() as tx:
         project = tx.add_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
                                  model_kind=model_kind, seed=seed, **settings)
         tx.add_event(project_id=project.id, actor=actor, action="project_created", object=f"project {project.id}",
                      after={"name": name, "source": source, "rows": len(dataset.frame), "target": schema.target,
                             "model_kind": model_kind, **settings})
-    version = retrain(store, project.id, actor, trigger="initial", dataset=dataset, threads=threads)
-    return store.project(project.id), version
+        version = _store_version(tx, project.id, first, actor=actor, trigger="initial", job=None)
+        return tx.project(project.id), version

@@ -153,8 +153,19 @@ def train_snapshot(store: Store, project: Project, *, dataset: Dataset | None = 
     """Train on the effective labels as they are now (one read of the decisions) and evaluate."""
     dataset = dataset if dataset is not None else store.load_dataset(project)
     decisions = store.decisions(project.id)
+    return _train_on(dataset, decisions, project.model_kind, seed=project.seed, threads=threads)
+
+
+def train_first(dataset: Dataset, model_kind: str, *, seed: int = 0, threads: int = 1) -> TrainedVersion:
+    """Version 1 of a new project: the given labels, no decisions yet."""
+    return _train_on(dataset, pd.DataFrame(columns=["id", "row_key", "new_label"]), model_kind, seed=seed,
+                     threads=threads)
+
+
+def _train_on(dataset: Dataset, decisions: pd.DataFrame, model_kind: str, *, seed: int,
+              threads: int) -> TrainedVersion:
     labels = effective_labels(dataset.labels, decisions)
-    model, evaluation = train_and_evaluate(dataset, labels, project.model_kind, seed=project.seed, threads=threads)
+    model, evaluation = train_and_evaluate(dataset, labels, model_kind, seed=seed, threads=threads)
     train = _labelled_mask(dataset, labels, "train")
     n_train = int(train.sum()) if train is not None else int(labels.loc[dataset.rows("train")].notna().sum())
     return TrainedVersion(model=model, evaluation=evaluation, n_human_labels=n_human_labelled(decisions),

@@ -84,9 +84,34 @@ def current_project(projects: list[Project] | None = None) -> Project | None:
 
 
 def select_project(project_id: int) -> None:
-    """Put the project in the URL, where every page (and the next reload) reads it."""
+    """Put the project (and a chosen name) in the URL, where every page and the next reload read them.
+
+    Called by the frame on every run, because switching pages starts from a bare page address.
+    """
     if st.query_params.get(PROJECT_PARAM) != str(project_id):
         st.query_params[PROJECT_PARAM] = str(project_id)
+    if user() != DEFAULT_USER and st.query_params.get(USER_PARAM) != user():
+        st.query_params[USER_PARAM] = user()
+
+
+PICKER_KEY = "project_picker"
+
+
+def _pick_project() -> None:
+    select_project(st.session_state[PICKER_KEY])
+
+
+def project_picker(projects: list[Project]) -> None:
+    """The sidebar's project choice: the URL is the truth, the widget follows it and writes it back."""
+    if not projects:
+        return
+    names = {p.id: p.name for p in projects}
+    current = current_project(projects)
+    st.session_state[PICKER_KEY] = current.id  # a link or reload wins over the widget's remembered value
+    st.selectbox("Project", list(names), key=PICKER_KEY, on_change=_pick_project,
+                 format_func=lambda i: f"#{i} · {names[i]}",
+                 help="Every page shows the selected project; decisions are stored per project.")
+    select_project(current.id)
 
 
 def current_version(project: Project) -> ModelVersion:

@@ -182,3 +182,19 @@ def test_creating_a_project_is_an_event(store: Store, project: Project) -> None:
     assert (created["actor"], created["action"]) == ("ana", "project_created")
     assert json.loads(created["after"])["rows"] == 178
     assert store.project(project.id).current_version == 1
+
+
+def test_a_direct_retrain_after_a_worker_version_on_the_same_labels_becomes_current(store: Store,
+                                                                                      project: Project) -> None:
+    jobs.run_now(store, project.id, "ana")  # v2 by a job
+    actions.change_settings(store, project.id, "lead", retrain_policy="manual")
+    v3 = actions.retrain(store, project.id, "lead", trigger="manual")
+    assert v3.status == "current" and store.current_version(project.id).version == 3
+
+
+def test_a_project_whose_first_fit_fails_leaves_nothing_behind(store: Store, wine: Sample, wine_schema: Schema) -> None:
+    one_class = wine.frame.assign(target="class_0")
+    with pytest.raises(ValueError):
+        actions.create_project(store, "ana", name="broken", source="test", frame=one_class, schema=wine_schema,
+                               model_kind="logreg")
+    assert store.projects() == [] and store.events().empty

@@ -1,4 +1,4 @@
-"""The HITL cycle: effective labels, when to retrain, decisions stored before any retraining."""
+"""The HITL cycle: effective labels, when to retrain, decisions committed before any retraining."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hitl_core import loop
+from hitl_core import actions, jobs, loop
 from hitl_core.data import Dataset, Schema
 from hitl_core.models import predict_with_confidence
-from hitl_core.records import Decision, ModelVersion, Project
+from hitl_core.records import DecisionRequest, Project
 from hitl_core.samples import Sample
 from hitl_core.store import Store
-from tests.core.helpers import corrections, pool, start_wine
+from tests.core.helpers import ACTOR, corrections, pool, start_wine
 
 
 def _decisions(*rows: tuple[int, str, str]) -> pd.DataFrame:
@@ -49,29 +49,27 @@ def _project(policy: str, every: int = 3) -> Project:
                    created_at=datetime.now(timezone.utc))
 
 
-def _version(n_decisions: int) -> ModelVersion:
-    return ModelVersion(id=1, project_id=1, version=1, model_kind="logreg", n_human_labels=0, n_train=10,
-                        n_decisions=n_decisions, trigger="initial", fit_seconds=0.1,
-                        created_at=datetime.now(timezone.utc), validation={}, test={})
-
-
-@pytest.mark.parametrize(("policy", "n_decisions", "due"), [
-    ("every", 5, False),
-    ("every", 6, True),
-    ("every_n", 6, False),
-    ("every_n", 7, False),
-    ("every_n", 8, True),
-    ("every_n", 20, True),
-    ("manual", 5, False),
-    ("manual", 50, False),
+@pytest.mark.parametrize(("policy", "pending", "due"), [
+    ("every", 0, False),
+    ("every", 1, True),
+    ("every_n", 1, False),
+    ("every_n", 2, False),
+    ("every_n", 3, True),
+    ("every_n", 15, True),
+    ("manual", 0, False),
+    ("manual", 45, False),
 ])
-def test_retrain_due_follows_the_policy(policy: str, n_decisions: int, due: bool) -> None:
-    assert loop.retrain_due(_project(policy, every=3), n_decisions, _version(n_decisions=5)) is due
+def test_retrain_due_follows_the_policy(policy: str, pending: int, due: bool) -> None:
+    assert loop.retrain_due(_project(policy, every=3), pending) is due
 
 
 @pytest.mark.parametrize("policy", ["every", "every_n", "manual"])
-def test_a_project_without_a_model_is_always_due(policy: str) -> None:
-    assert loop.retrain_due(_project(policy), 0, None)
+def test_a_new_project_gets_its_first_model_whatever_the_policy(
+        policy: str, store: Store, wine: Sample, wine_schema: Schema) -> None:
+    project, v1 = start_wine(store, wine, wine_schema, retrain_policy=policy)
+    assert (v1.version, v1.trigger, v1.status) == (1, "initial", "current")
+    assert project.current_version == 1 and store.current_version(project.id) == v1
+    assert store.jobs(project.id) == [], "version 1 is trained in-process, not queued"
 
 
 # --------------------------------------------------------------------------- decisions from reviewed rows
@@ -85,19 +83,34 @@ def _reviewed() -> pd.DataFrame:
 
 
 def test_decisions_for_without_new_labels_accepts_every_prediction() -> None:
-    decisions = loop.decisions_for(_reviewed(), new_labels=None, user="ana", model_version=3, note="batch")
-    assert [(d.row_key, d.new_label, d.action) for d in decisions] == [
-        ("r0", "a", "accept"), ("r1", "b", "accept"), ("r2", "b", "accept")]
-    assert all(d.user == "ana" and d.model_version == 3 and d.note == "batch" for d in decisions)
-    assert [d.old_label for d in decisions] == ["a", None, "a"]
-    assert [d.confidence for d in decisions] == [0.9, 0.6, 0.55]
+    requests = loop.decisions_for(_reviewed(), new_labels=None, model_version=3, note="batch")
+    assert [(r.row_key, r.new_label, r.predicted_label) for r in requests] == [
+        ("r0", "a", "a"), ("r1", "b", "b"), ("r2", "b", "b")]
+    assert all(r.model_version == 3 and r.note == "batch" for r in requests)
+    assert [r.expected for r in requests] == ["a", None, "a"], "each expects the label the person saw"
+    assert [r.confidence for r in requests] == [0.9, 0.6, 0.55]
 
 
-def test_decisions_for_marks_a_changed_label_as_override() -> None:
+def test_decisions_for_takes_the_new_labels_over_the_predictions() -> None:
     new = pd.Series({"r0": "b", "r1": "b", "r2": "a"})
-    decisions = loop.decisions_for(_reviewed(), new_labels=new, user="ana", model_version=1)
-    assert [(d.new_label, d.action, d.predicted_label) for d in decisions] == [
-        ("b", "override", "a"), ("b", "accept", "b"), ("a", "override", "b")]
+    requests = loop.decisions_for(_reviewed(), new_labels=new, model_version=1)
+    assert [(r.new_label, r.predicted_label, r.expected) for r in requests] == [
+        ("b", "a", "a"), ("b", "b", None), ("a", "b", "a")]
+
+
+def test_a_label_other_than_the_prediction_is_recorded_as_an_override(
+        store: Store, wine: Sample, wine_schema: Schema) -> None:
+    project, v1 = start_wine(store, wine, wine_schema, retrain_policy="manual")
+    rows = pool(store, project).iloc[:3]
+    classes = wine_schema.classes
+    other = classes[(classes.index(rows["predicted"].iloc[0]) + 1) % 3]
+    new = pd.Series([other, *rows["predicted"].iloc[1:]], index=rows.index)
+    actions.record_decisions(store, project.id, ACTOR, loop.decisions_for(rows, new_labels=new,
+                                                                          model_version=v1.version))
+    stored = store.decisions(project.id)
+    assert stored["action"].tolist() == ["override", "accept", "accept"]
+    assert stored["new_label"].tolist() == new.tolist()
+    assert stored["old_label"].tolist() == rows["label"].tolist()
 
 
 # --------------------------------------------------------------------------- the cycle against a store
@@ -105,52 +118,99 @@ def test_retraining_after_decisions_creates_a_version_with_more_human_labels(
         store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, v1 = start_wine(store, wine, wine_schema)
     assert v1.n_human_labels == 0 and v1.trigger == "initial"
-    saved = loop.record(store, project, corrections(store, project, 3))
-    assert saved.n_saved == 3
-    assert saved.new_version is not None
-    assert saved.new_version.version == 2
-    assert saved.new_version.n_human_labels == 3
-    assert saved.new_version.n_decisions == 3
-    assert saved.new_version.trigger == "correction"
+    outcome = actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 3))
+    assert len(outcome.saved) == 3 and outcome.conflicts == []
+    assert outcome.retrain is not None and outcome.retrain.status == "queued"
+    assert store.current_version(project.id) == v1, "the click only queues the retrain"
+
+    assert jobs.work(store, once=True) == 1
+    v2 = store.current_version(project.id)
+    assert v2.version == 2 and v2.status == "current"
+    assert v2.n_human_labels == 3 and v2.n_decisions == 3
+    assert v2.last_decision_id == max(d.id for d in outcome.saved)
+    assert v2.trigger == "correction" and v2.job_id == outcome.retrain.id
+    (job,) = store.jobs(project.id)
+    assert (job.status, job.result_version) == ("done", 2)
 
 
 def test_manual_policy_stores_decisions_without_retraining(store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, _ = start_wine(store, wine, wine_schema, retrain_policy="manual")
-    saved = loop.record(store, project, corrections(store, project, 2))
-    assert saved == loop.Saved(2, None)
+    outcome = actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 2))
+    assert len(outcome.saved) == 2 and outcome.retrain is None
     assert store.count_decisions(project.id) == 2
+    assert store.jobs(project.id) == []
+    assert jobs.work(store, once=True) == 0
     assert [v.version for v in store.model_versions(project.id)] == [1]
 
 
 def test_every_n_policy_retrains_on_the_nth_decision(store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, _ = start_wine(store, wine, wine_schema, retrain_policy="every_n", retrain_every=3)
-    assert loop.record(store, project, corrections(store, project, 1)).new_version is None
-    assert loop.record(store, project, corrections(store, project, 1, skip=1)).new_version is None
-    third = loop.record(store, project, corrections(store, project, 1, skip=2)).new_version
-    assert third is not None and third.version == 2 and third.n_decisions == 3
+    assert actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 1)).retrain is None
+    assert actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 1, skip=1)).retrain is None
+    third = actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 1, skip=2)).retrain
+    assert third is not None and third.trigger == "correction"
+    assert jobs.work(store, once=True) == 1
+    v2 = store.current_version(project.id)
+    assert v2.version == 2 and v2.n_decisions == 3
 
 
-def test_decisions_are_committed_before_retraining(store: Store, wine: Sample, wine_schema: Schema) -> None:
+def test_decisions_are_committed_even_when_the_retrain_fails(
+        monkeypatch: pytest.MonkeyPatch, store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, _ = start_wine(store, wine, wine_schema)
-    decisions = corrections(store, project, 2)
-    broken = store.update_project(project.id, model_kind="no-such-model")
-    with pytest.raises(ValueError, match="Unknown model 'no-such-model'"):
-        loop.record(store, broken, decisions)
-    stored = store.decisions(project.id)
-    assert stored["row_key"].tolist() == [d.row_key for d in decisions]
-    assert stored["new_label"].tolist() == [d.new_label for d in decisions]
+    requests = corrections(store, project, 2)
+    outcome = actions.record_decisions(store, project.id, ACTOR, requests)
+    assert outcome.retrain is not None
+    stored = store.decisions(project.id)  # before any worker ran
+    assert stored["row_key"].tolist() == [r.row_key for r in requests]
+    assert stored["new_label"].tolist() == [r.new_label for r in requests]
+
+    def broken_fit(*args, **kwargs):
+        raise MemoryError("the fit ran out of memory")
+
+    monkeypatch.setattr(loop, "fit", broken_fit)
+    jobs.work(store, once=True)  # retried until it gives up
+    (job,) = store.jobs(project.id)
+    assert job.status == "failed" and job.error == "MemoryError: the fit ran out of memory"
+    pd.testing.assert_frame_equal(store.decisions(project.id), stored)
     assert [v.version for v in store.model_versions(project.id)] == [1]
+    assert store.current_version(project.id).version == 1
 
 
 def test_corrections_become_the_pool_labels_after_retraining(store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, _ = start_wine(store, wine, wine_schema, retrain_policy="manual")
     rows = pool(store, project).index[:10]
-    store.add_decisions(project.id, [Decision(row_key=k, new_label="class_2", action="override") for k in rows])
-    version = loop.retrain(store, project, trigger="manual")
+    actions.record_decisions(store, project.id, ACTOR, [DecisionRequest(row_key=k, new_label="class_2") for k in rows])
+    version = actions.retrain(store, project.id, ACTOR, trigger="manual")
     frame = pool(store, project)
-    assert version.n_human_labels == 10
+    assert version.n_human_labels == 10 and version.status == "current"
     assert (frame.loc[rows, "label"] == "class_2").all()
     assert frame.loc[rows, "reviewed"].all() and not frame.drop(index=rows)["reviewed"].any()
+
+
+def test_labels_at_a_version_leave_out_the_decisions_made_after_it(
+        store: Store, wine: Sample, wine_schema: Schema) -> None:
+    project, v1 = start_wine(store, wine, wine_schema, retrain_policy="manual")
+    first, later = pool(store, project).index[:2]
+    actions.record_decisions(store, project.id, ACTOR, [DecisionRequest(row_key=first, new_label="class_2")])
+    v2 = actions.retrain(store, project.id, ACTOR, trigger="manual")
+    actions.record_decisions(store, project.id, ACTOR, [DecisionRequest(row_key=later, new_label="class_2")])
+    dataset, decisions = store.load_dataset(project), store.decisions(project.id)
+
+    pd.testing.assert_series_equal(loop.labels_at(dataset, decisions, v1), dataset.labels, check_dtype=False)
+    at_v2 = loop.labels_at(dataset, decisions, v2)
+    assert at_v2.loc[first] == "class_2"
+    assert at_v2.loc[later] == dataset.labels.loc[later], "decided after v2 was trained"
+    assert loop.effective_labels(dataset.labels, decisions).loc[later] == "class_2"
+
+
+def test_a_snapshot_records_the_newest_decision_it_includes(store: Store, wine: Sample, wine_schema: Schema) -> None:
+    project, v1 = start_wine(store, wine, wine_schema, retrain_policy="manual")
+    assert v1.last_decision_id == 0 and v1.n_decisions == 0
+    outcome = actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 4))
+    trained = loop.train_snapshot(store, project)
+    assert trained.last_decision_id == max(d.id for d in outcome.saved)
+    assert (trained.n_decisions, trained.n_human_labels) == (4, 4)
+    assert [v.version for v in store.model_versions(project.id)] == [1], "a snapshot is not stored by itself"
 
 
 def test_fit_sees_only_labelled_training_rows(monkeypatch: pytest.MonkeyPatch, wine: Sample,
@@ -175,8 +235,8 @@ def test_fit_sees_only_labelled_training_rows(monkeypatch: pytest.MonkeyPatch, w
 
 
 def test_n_train_counts_labelled_training_rows_only(store: Store, loan: Sample, loan_schema: Schema) -> None:
-    project, v1 = loop.start_project(store, name="loan", source="sample:loan", frame=loan.frame, schema=loan_schema,
-                                     model_kind="logreg")
+    project, v1 = actions.create_project(store, ACTOR, name="loan", source="sample:loan", frame=loan.frame,
+                                         schema=loan_schema, model_kind="logreg")
     dataset = store.load_dataset(project)
     train = dataset.rows("train")
     assert v1.n_train == int(dataset.labels.loc[train].notna().sum())

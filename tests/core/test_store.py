@@ -7,20 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hitl_core import loop
+from hitl_core import actions, loop
+from hitl_core.actions import InvalidAction
 from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.models import predict_with_confidence
-from hitl_core.records import Decision
+from hitl_core.records import DecisionRequest
 from hitl_core.samples import Sample
 from hitl_core.store import Store
-from tests.core.helpers import corrections, start_wine
+from tests.core.helpers import ACTOR, bare_project, corrections, pool, start_wine
 
 
 def test_correction_survives_restart(db_url: str, wine: Sample, wine_schema: Schema) -> None:
     store = Store(db_url)
     project, _ = start_wine(store, wine, wine_schema, retrain_policy="manual")
-    store.add_decisions(project.id, corrections(store, project, 4))
-    loop.retrain(store, project, trigger="manual")
+    actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 4))
+    actions.retrain(store, project.id, ACTOR, trigger="manual")
+    project = store.project(project.id)
     decisions, versions = store.decisions(project.id), store.model_versions(project.id)
     store.engine.dispose()
 
@@ -28,10 +30,12 @@ def test_correction_survives_restart(db_url: str, wine: Sample, wine_schema: Sch
     try:
         pd.testing.assert_frame_equal(reopened.decisions(project.id), decisions)
         assert reopened.model_versions(project.id) == versions
-        assert [v.version for v in versions] == [1, 2]
-        assert reopened.project(project.id) == project
-        assert len(decisions) == 4 and set(decisions["action"]) == {"override"}
+        assert [(v.version, v.status) for v in versions] == [(1, "older"), (2, "current")]
+        assert reopened.project(project.id) == project and project.current_version == 2
+        assert reopened.current_version(project.id) == versions[1]
+        assert len(decisions) == 4 and set(decisions["action"]) == {"override"} and set(decisions["user"]) == {ACTOR}
         assert versions[1].n_human_labels == 4 and versions[1].n_decisions == 4
+        assert versions[1].last_decision_id == decisions["id"].max()
         labels = loop.effective_labels(reopened.load_dataset(project).labels, reopened.decisions(project.id))
         assert (labels.loc[decisions["row_key"]].to_numpy() == decisions["new_label"].to_numpy()).all()
     finally:
@@ -41,11 +45,11 @@ def test_correction_survives_restart(db_url: str, wine: Sample, wine_schema: Sch
 def test_timestamps_come_back_in_utc_after_restart(db_url: str, wine: Sample, wine_schema: Schema) -> None:
     store = Store(db_url)
     project, v1 = start_wine(store, wine, wine_schema)
-    store.add_decisions(project.id, [Decision(row_key="0", new_label="class_1", action="override")])
+    actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 1))
     store.engine.dispose()
     reopened = Store(db_url)
     try:
-        stamps = [reopened.project(project.id).created_at, reopened.latest_version(project.id).created_at,
+        stamps = [reopened.project(project.id).created_at, reopened.current_version(project.id).created_at,
                   reopened.decisions(project.id)["created_at"].iloc[0]]
         assert all(stamp.utcoffset() == timedelta(0) for stamp in stamps)
         assert stamps[1] == v1.created_at and stamps[0] == project.created_at
@@ -56,13 +60,15 @@ def test_timestamps_come_back_in_utc_after_restart(db_url: str, wine: Sample, wi
 
 def test_decisions_keep_what_the_person_saw(store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, v1 = start_wine(store, wine, wine_schema)
-    store.add_decisions(project.id, [
-        Decision(row_key="3", new_label="class_1", action="override", user="ana", old_label="class_0",
-                 predicted_label="class_0", confidence=0.91, model_version=v1.version, note="smells of cherries"),
+    key = pool(store, project).index[3]
+    given = store.load_dataset(project).labels.loc[key]
+    actions.record_decisions(store, project.id, ACTOR, [
+        DecisionRequest(row_key=key, new_label="class_1", expected=given, predicted_label="class_0",
+                        confidence=0.91, model_version=v1.version, note="smells of cherries"),
     ])
     row = store.decisions(project.id).iloc[0]
-    assert (row["row_key"], row["user"], row["action"], row["new_label"]) == ("3", "ana", "override", "class_1")
-    assert (row["old_label"], row["predicted_label"], row["model_version"]) == ("class_0", "class_0", 1)
+    assert (row["row_key"], row["user"], row["action"], row["new_label"]) == (key, ACTOR, "override", "class_1")
+    assert (row["old_label"], row["predicted_label"], row["model_version"]) == (given, "class_0", 1)
     assert row["confidence"] == pytest.approx(0.91)
     assert row["note"] == "smells of cherries"
     assert row["created_at"] is not None
@@ -72,11 +78,13 @@ def test_decisions_keep_what_the_person_saw(store: Store, wine: Sample, wine_sch
 def test_decisions_come_back_oldest_first_per_project(store: Store, wine: Sample, wine_schema: Schema) -> None:
     first, _ = start_wine(store, wine, wine_schema)
     second, _ = start_wine(store, wine, wine_schema)
-    store.add_decisions(first.id, [Decision(row_key=k, new_label="class_0", action="override") for k in "12"])
-    store.add_decisions(second.id, [Decision(row_key="9", new_label="class_2", action="accept")])
-    store.add_decisions(first.id, [Decision(row_key="0", new_label="class_1", action="override")])
-    assert store.decisions(first.id)["row_key"].tolist() == ["1", "2", "0"]
-    assert store.decisions(second.id)["row_key"].tolist() == ["9"]
+    k0, k1, k2, k9 = pool(store, first).index[[0, 1, 2, 9]]
+    actions.record_decisions(store, first.id, ACTOR,
+                             [DecisionRequest(row_key=k, new_label="class_0") for k in (k1, k2)])
+    actions.record_decisions(store, second.id, ACTOR, [DecisionRequest(row_key=k9, new_label="class_2")])
+    actions.record_decisions(store, first.id, ACTOR, [DecisionRequest(row_key=k0, new_label="class_1")])
+    assert store.decisions(first.id)["row_key"].tolist() == [k1, k2, k0]
+    assert store.decisions(second.id)["row_key"].tolist() == [k9]
     assert store.count_decisions(first.id) == 3
 
 
@@ -84,35 +92,32 @@ def test_versions_are_numbered_one_two_three_per_project(store: Store, wine: Sam
     first, v1 = start_wine(store, wine, wine_schema)
     second, w1 = start_wine(store, wine, wine_schema)
     assert v1.version == w1.version == 1
-    loop.retrain(store, first, trigger="manual")
-    loop.retrain(store, second, trigger="manual")
-    loop.retrain(store, first, trigger="manual")
+    actions.retrain(store, first.id, ACTOR, trigger="manual")
+    actions.retrain(store, second.id, ACTOR, trigger="manual")
+    actions.retrain(store, first.id, ACTOR, trigger="manual")
     assert [v.version for v in store.model_versions(first.id)] == [1, 2, 3]
     assert [v.version for v in store.model_versions(second.id)] == [1, 2]
-    assert store.latest_version(first.id).version == 3
+    assert store.current_version(first.id).version == 3 and store.project(first.id).current_version == 3
     assert [v.trigger for v in store.model_versions(first.id)] == ["initial", "manual", "manual"]
+    assert [v.status for v in store.model_versions(first.id)] == ["older", "older", "current"]
 
 
-def test_project_without_a_model_has_no_latest_version(store: Store, wine: Sample, wine_schema: Schema) -> None:
-    dataset = Dataset.create("wine", wine.frame, wine_schema)
-    dataset_hash = store.save_dataset(dataset, content_hash(dataset.frame))
-    project = store.create_project(name="empty", dataset_hash=dataset_hash, source="sample:wine", schema=wine_schema,
-                                   model_kind="logreg")
-    assert store.latest_version(project.id) is None
+def test_project_without_a_model_has_no_current_version(store: Store, wine: Sample, wine_schema: Schema) -> None:
+    project = bare_project(store, "wine", wine.frame, wine_schema)
+    assert project.current_version is None
+    assert store.current_version(project.id) is None
     assert store.model_versions(project.id) == []
     assert store.decisions(project.id).empty
 
 
 def test_loaded_model_predicts_the_same_as_before_saving(store: Store, wine: Sample, wine_schema: Schema) -> None:
-    project, _ = start_wine(store, wine, wine_schema)
-    dataset = store.load_dataset(project)
-    labels = dataset.labels
-    model, _ = loop.train_and_evaluate(dataset, labels, "rf", seed=project.seed)
-    store.add_model_version(project.id, model=model, n_human_labels=0, n_train=0, n_decisions=0, trigger="manual",
-                            validation={}, test={}, baselines={}, confusion={})
+    project = actions.change_settings(store, start_wine(store, wine, wine_schema)[0].id, ACTOR, model_kind="rf")
+    trained = loop.train_snapshot(store, project)
+    version = actions.record_version(store, project.id, trained, actor=ACTOR, trigger="manual")
+    assert version.version == 2
     loaded = store.load_model(project.id, 2)
-    X = dataset.features
-    before = predict_with_confidence(model, X, wine_schema.classes).proba
+    X = store.load_dataset(project).features
+    before = predict_with_confidence(trained.model, X, wine_schema.classes).proba
     after = predict_with_confidence(loaded, X, wine_schema.classes).proba
     np.testing.assert_array_equal(after, before)
     assert loaded.kind == "rf"
@@ -149,9 +154,7 @@ def test_dataset_saved_twice_keeps_its_first_split(store: Store, wine: Sample, w
 
 def test_dataset_round_trips_with_missing_labels_and_text(store: Store, loan: Sample, loan_schema: Schema) -> None:
     dataset = Dataset.create("loan", loan.frame, loan_schema)
-    dataset_hash = store.save_dataset(dataset, content_hash(dataset.frame))
-    project = store.create_project(name="loan", dataset_hash=dataset_hash, source="sample:loan", schema=loan_schema,
-                                   model_kind="logreg")
+    project = bare_project(store, "loan", loan.frame, loan_schema)
     loaded = store.load_dataset(project)
     assert loaded.frame.index.equals(dataset.frame.index)
     pd.testing.assert_series_equal(loaded.split, dataset.split, check_dtype=False)
@@ -162,11 +165,13 @@ def test_dataset_round_trips_with_missing_labels_and_text(store: Store, loan: Sa
 
 def test_project_settings_can_change_but_only_known_ones(store: Store, wine: Sample, wine_schema: Schema) -> None:
     project, _ = start_wine(store, wine, wine_schema)
-    changed = store.update_project(project.id, retrain_policy="every_n", retrain_every=3, model_kind="hgb")
+    changed = actions.change_settings(store, project.id, ACTOR, retrain_policy="every_n", retrain_every=3,
+                                      model_kind="hgb")
     assert (changed.retrain_policy, changed.retrain_every, changed.model_kind) == ("every_n", 3, "hgb")
     assert store.project(project.id) == changed
-    with pytest.raises(ValueError, match=r"Cannot change \['seed'\]"):
-        store.update_project(project.id, seed=5)
+    with pytest.raises(InvalidAction, match=r"Cannot change \['seed'\]"):
+        actions.change_settings(store, project.id, ACTOR, seed=5)
+    assert store.project(project.id) == changed
 
 
 def test_unknown_project_is_a_key_error(store: Store) -> None:
