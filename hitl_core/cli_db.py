@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, jobs
+from hitl_core import actions, export, jobs
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
 from hitl_core.models import MODEL_KINDS
@@ -93,8 +93,7 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _retrain(args, settings, store)
         if args.command == "versions":
             return _versions(args, store)
-        from hitl_core import export  # noqa: PLC0415  (written alongside; keeps the import cost off other commands)
-        frame = export.export(store, args.project, args.what)
+        frame = export.export(store, args.project, args.what, threads=settings.threads)
         args.out.write_bytes(export.write_table(frame, args.format))
         print(f"wrote {len(frame):,} rows to {args.out}")
         return 0

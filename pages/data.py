@@ -9,6 +9,7 @@ from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_core.samples import SAMPLE_NAMES, load_sample
 from hitl_ui import state
+from hitl_ui.text import md_escape, plotly_text
 
 state.through_frame(__file__)
 
@@ -20,7 +21,7 @@ if project is not None:
     data = state.dataset(project.id, project.dataset_hash)
     schema = data.schema
     with st.container(border=True):
-        st.subheader(f"Current project: {project.name}")
+        st.subheader(f"Current project: {md_escape(project.name)}")
         cols = st.columns(4)
         cols[0].metric("Rows", f"{len(data.frame):,}")
         cols[1].metric("Training pool", f"{(data.split == 'train').sum():,}")
@@ -28,9 +29,11 @@ if project is not None:
         cols[3].metric("Held-out test", f"{(data.split == 'test').sum():,}",
                        help="Split off once, before any training; only ever scored, never trained or tuned on.")
         st.caption(
-            f"Source `{project.source}` · target **{schema.target}** ({', '.join(schema.classes)}) · "
-            f"{len(schema.features)} features · model **{MODEL_KINDS[project.model_kind]}** · "
-            f"sensitive: {', '.join(schema.sensitive) or 'none'} · ID: {schema.id_column or 'row position'}"
+            f"Source {md_escape(project.source)} · target **{md_escape(schema.target)}** "
+            f"({md_escape(', '.join(schema.classes))}) · {len(schema.features)} features · "
+            f"model **{MODEL_KINDS[project.model_kind]}** · "
+            f"sensitive: {md_escape(', '.join(schema.sensitive) or 'none')} · "
+            f"ID: {md_escape(schema.id_column or 'row position')}"
         )
         st.page_link("pages/review.py", label="Review predictions", icon=":material/rate_review:")
 
@@ -57,7 +60,7 @@ else:
                                encoding=ENCODINGS[encoding])
             name, origin = upload.name, f"upload:{upload.name}"
         except DataError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(md_escape(exc), icon=":material/error:")  # names the file
 
 if frame is not None:
     with st.expander(f"Preview: {len(frame):,} rows × {frame.shape[1]} columns", expanded=False):
@@ -85,14 +88,14 @@ if frame is not None:
     if sensitive:
         def _groups(column: str) -> str:
             counts = group_labels(frame[column]).value_counts(sort=False)
-            shown = ", ".join(f"{g} ({n:,})" for g, n in list(counts.items())[:8])
-            return f"{column}: {shown}" + (f", … {len(counts) - 8} more" if len(counts) > 8 else "")
+            shown = ", ".join(f"{md_escape(g)} ({n:,})" for g, n in list(counts.items())[:8])
+            return f"{md_escape(column)}: {shown}" + (f", … {len(counts) - 8} more" if len(counts) > 8 else "")
         right.caption("Fairness groups (rows): " + " · ".join(_groups(c) for c in sensitive))
     try:
         schema, report = check(frame, target, id_column=id_column, sensitive=sensitive, exclude=exclude, pii=pii,
                                sensitive_as_features=as_features)
     except DataError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(exc), icon=":material/error:")  # names columns
         st.stop()
 
     st.markdown("#### Validation report")
@@ -102,13 +105,16 @@ if frame is not None:
     metrics[2].metric("Features", len(schema.features))
     metrics[3].metric("Unlabeled rows", f"{report.n_unlabeled:,}")
     for warning in report.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(md_escape(warning), icon=":material/warning:")  # names columns
     table, balance = st.columns([3, 2])
     table.dataframe(report.columns, hide_index=True, column_config={
         "missing_pct": st.column_config.ProgressColumn("missing %", min_value=0, max_value=100, format="%.1f%%")})
+    counts = report.class_balance.reset_index()  # plotly renders HTML (links too) in axis titles and ticks
+    counts[schema.target] = counts[schema.target].map(plotly_text)
     balance.plotly_chart(
-        px.bar(report.class_balance.reset_index(), x=schema.target, y="rows", title="Class balance (labelled rows)",
-               text_auto=True).update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10)),
+        px.bar(counts, x=schema.target, y="rows", title="Class balance (labelled rows)", text_auto=True,
+               labels={schema.target: plotly_text(schema.target)})
+        .update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10)),
         width="stretch")
 
     with st.form("create_project"):
@@ -133,4 +139,4 @@ if frame is not None:
             state.select_project(new_project.id)
             st.rerun()
         except (DataError, ValueError) as exc:
-            st.error(f"Could not create the project: {exc}", icon=":material/error:")
+            st.error(f"Could not create the project: {md_escape(exc)}", icon=":material/error:")

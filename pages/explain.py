@@ -8,6 +8,7 @@ from hitl_core import charts
 from hitl_core.explain import importance
 from hitl_core.models import MODEL_KINDS
 from hitl_ui import state
+from hitl_ui.text import md_escape
 
 state.through_frame(__file__)
 
@@ -37,8 +38,8 @@ ranking = importance(tidy)
 
 method = "approximate (path-based) TreeSHAP, fast on forests" if latest.model_kind == "rf" else "exact SHAP"
 st.caption(f"Model v{latest.version} · {MODEL_KINDS[latest.model_kind]} · {tidy['row'].nunique():,} seeded rows of "
-           f"the training pool · {method} · contributions to the '{class_name}' score, summed back to original "
-           "columns.")
+           f"the training pool · {method} · contributions to the '{md_escape(class_name)}' score, summed back to "
+           "original columns.")
 st.plotly_chart(charts.importance_bar(ranking), width="stretch")
 st.plotly_chart(charts.beeswarm(tidy, list(ranking.index)), width="stretch")
 feature = st.selectbox("Dependence plot for", list(ranking.index), key="dependence_feature")

@@ -8,6 +8,7 @@ from hitl_core.fairness import CONSTRAINTS, DEFAULT_MIN_GROUP_SIZE, DISPARITIES,
 from hitl_core.models import MODEL_KINDS
 from hitl_ui import fairness_cache as cache
 from hitl_ui import state
+from hitl_ui.text import md_escape
 
 REFRESH_SECONDS = 5
 RATES = [m for m in GROUP_METRICS if m != "count"]
@@ -37,8 +38,8 @@ columns = tuple(pick.multiselect(
          "missing values form their own group, 'missing'."))
 if schema.is_binary:
     positive = schema.classes[-1]
-    klass.markdown(f"Positive class: **{positive}**")
-    klass.caption(f"Selection rate = share predicted '{positive}'.")
+    klass.markdown(f"Positive class: **{md_escape(positive)}**")
+    klass.caption(f"Selection rate = share predicted '{md_escape(positive)}'.")
 else:
     positive = klass.selectbox("Class (one against the rest)", schema.classes, index=len(schema.classes) - 1,
                                key=f"fairness_class_{project.id}",
@@ -55,25 +56,26 @@ name = fairness.attribute_name(columns)
 
 
 def _verdict(report: fairness.FairnessReport) -> None:
-    """The four-fifths rule in one plain sentence."""
+    """The four-fifths rule in one plain sentence (group and class names are data: escaped)."""
     rates = report.by_group["selection_rate"]
+    positive = md_escape(report.positive_class)
     if report.four_fifths_violated is None:
         st.warning(f"**Four-fifths rule not judged**: fewer than two groups have {report.min_group_size} rows or more "
                    f"on {report.split}. Lower the minimum group size, or pick an attribute with larger groups.",
                    icon=":material/help:")
     elif report.four_fifths_violated:
         top = rates.loc[list(report.judged)].idxmax()
-        low = ", ".join(f"**{g}** ({rates[g]:.0%})" for g in report.below_four_fifths())
-        st.error(f"**Four-fifths rule violated** on {report.split}: {low} predicted '{report.positive_class}' at under "
-                 f"80 % of the rate of **{top}** ({rates[top]:.0%}); demographic parity ratio "
+        low = ", ".join(f"**{md_escape(g)}** ({rates[g]:.0%})" for g in report.below_four_fifths())
+        st.error(f"**Four-fifths rule violated** on {report.split}: {low} predicted '{positive}' at under "
+                 f"80 % of the rate of **{md_escape(top)}** ({rates[top]:.0%}); demographic parity ratio "
                  f"{report.demographic_parity_ratio:.2f} < 0.80.", icon=":material/gavel:")
     else:
-        st.success(f"**Four-fifths rule met** on {report.split}: every group is predicted '{report.positive_class}' at "
+        st.success(f"**Four-fifths rule met** on {report.split}: every group is predicted '{positive}' at "
                    f"80 % or more of the highest group's rate (demographic parity ratio "
                    f"{report.demographic_parity_ratio:.2f}).", icon=":material/check_circle:")
     if report.too_small:
         st.warning(f"Too small to judge (fewer than {report.min_group_size} rows on {report.split}): "
-                   f"{', '.join(report.too_small)}. Shown below, left out of the disparities.",
+                   f"{', '.join(md_escape(g) for g in report.too_small)}. Shown below, left out of the disparities.",
                    icon=":material/group_off:")
 
 
@@ -127,8 +129,8 @@ def live(project_id: int, columns: tuple[str, ...], positive: str, min_size: int
     st.subheader("History")
     history = fairness.history_frame(versions, columns, positive)
     if history.empty:
-        st.info(f"No stored fairness for *{name}* yet: it is recorded when a model version is trained. The next "
-                "retrain (a correction on the Review page, or Retrain now) adds the first point.",
+        st.info(f"No stored fairness for *{md_escape(name)}* yet: it is recorded when a model version is trained. "
+                "The next retrain (a correction on the Review page, or Retrain now) adds the first point.",
                 icon=":material/timeline:")
     else:
         st.plotly_chart(charts.fairness_history(history), width="stretch", key="fairness_history_chart")
@@ -182,12 +184,12 @@ def _humans(project_id: int, columns: tuple[str, ...], positive: str, min_size: 
         if human.human_parity_ratio < fairness.FOUR_FIFTHS:
             flag = " (below 0.8: fails the four-fifths rule)"
             lowest = human.by_group.loc[~human.by_group["too_small"], "human_positive_rate"].idxmin()
-            st.warning(f"**Reviewers' labels fail the four-fifths rule**: people labelled **{lowest}** rows "
-                       f"'{human.positive_class}' least often, under 80 % of the most favoured group's rate "
+            st.warning(f"**Reviewers' labels fail the four-fifths rule**: people labelled **{md_escape(lowest)}** rows "
+                       f"'{md_escape(human.positive_class)}' least often, under 80 % of the most favoured group's rate "
                        f"(ratio {human.human_parity_ratio:.2f}). Check whether that reflects the rows or the "
                        "reviewers.",
                        icon=":material/person_alert:")
-        st.caption(f"Over {human.n_decisions:,} decisions: people labelled '{human.positive_class}' with a "
+        st.caption(f"Over {human.n_decisions:,} decisions: people labelled '{md_escape(human.positive_class)}' with a "
                    f"demographic parity ratio of **{human.human_parity_ratio:.2f}**{flag} between groups; the "
                    f"model's predictions on the same rows had **{human.model_parity_ratio:.2f}**. Override: the "
                    "person chose another label than the model predicted. Correction: the person changed the label "
@@ -217,7 +219,7 @@ def _mitigation(project_id: int, latest, columns: tuple[str, ...], positive: str
         result = cache.mitigation(project_id, latest.version, latest.last_decision_id, columns, positive, constraint,
                                   min_size)
     except DataError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        st.warning(md_escape(exc), icon=":material/warning:")  # may name groups
         return
     comparison = result.comparison()
     left, right = st.columns(2)

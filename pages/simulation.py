@@ -1,5 +1,6 @@
 """Simulation page: replay the loop with a simulated annotator, several query strategies side by side."""
 import json
+import shlex
 import time
 
 import pandas as pd
@@ -12,6 +13,7 @@ from hitl_core.simulate import (
     TARGET_LEVELS, SimulationConfig, compare, label_savings, labelled_only, planned_rounds, validate,
 )
 from hitl_ui import state
+from hitl_ui.text import md_code, md_escape
 
 state.through_frame(__file__)
 
@@ -31,7 +33,7 @@ full = state.dataset(project.id, project.dataset_hash)
 data = labelled_only(full)
 pool_size = len(data.rows("train"))
 dropped = len(full.frame) - len(data.frame)
-st.markdown(f"**{project.name}** · {pool_size:,} labelled rows in the training pool to reveal · "
+st.markdown(f"**{md_escape(project.name)}** · {pool_size:,} labelled rows in the training pool to reveal · "
             f"{len(data.rows('validation')):,} validation rows"
             + (f" · {dropped:,} unlabeled rows left out (no truth to reveal)" if dropped else ""))
 
@@ -81,19 +83,20 @@ if submitted:
     try:
         validate(data, config, strategies, int(repeats))
     except DataError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(exc), icon=":material/error:")
         st.stop()
     rounds = planned_rounds(data, config)
     cost = int(repeats) * rounds * sum(COMMITTEE_COST if s in active.COMMITTEE else 1 for s in strategies)
     if cost > ROUND_LIMITS[model]:
-        command = (f"python -m hitl_core simulate {project.source if project.source.startswith('sample:') else 'FILE'} "
-                   f"--target {data.schema.target} --model {model} --strategy {' '.join(strategies)} "
+        source = project.source if project.source.startswith("sample:") else "FILE"
+        command = (f"python -m hitl_core simulate {shlex.quote(source)} "
+                   f"--target {shlex.quote(data.schema.target)} --model {model} --strategy {' '.join(strategies)} "
                    f"--seed-size {seed_size} --batch-size {batch_size} --budget {budget} --repeats {repeats}")
         st.error(f"These settings need about {cost:,} training rounds ({rounds} per run × {len(strategies)} "
                  f"strategies × {repeats} repeats, committees count {COMMITTEE_COST}×); this page runs at most "
                  f"{ROUND_LIMITS[model]:,} with {MODEL_KINDS[model].lower()} so it stays responsive. Raise the batch "
                  f"size, lower the budget, the repeats or the number of strategies, or run it from the command line: "
-                 f"`{command}`", icon=":material/timer:")
+                 f"{md_code(command)}", icon=":material/timer:")
         st.stop()
     started = time.perf_counter()
     with st.status(f"Simulating {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} × {repeats} "
@@ -110,7 +113,7 @@ if submitted:
             result = compare(data, config, strategies, repeats=int(repeats), on_progress=show)
         except DataError as exc:  # e.g. a training pool whose labels hold a single class
             status.update(label="Simulation stopped", state="error", expanded=False)
-            st.error(str(exc), icon=":material/error:")
+            st.error(md_escape(exc), icon=":material/error:")
             st.stop()
         status.update(label=f"Simulated {len(strategies) * int(repeats)} run(s) in "
                             f"{time.perf_counter() - started:.0f} s", state="complete", expanded=False)
@@ -170,7 +173,7 @@ if settings.get("noisy_group"):
     first = next(iter(summaries.values()))["groups"]
     st.markdown(
         f"The annotator was wrong on **{100 * (first['label_error']['in_group'] or 0):.0f} %** of the labels it gave "
-        f"for `{settings['noisy_group']}` and **{100 * (first['label_error']['rest'] or 0):.0f} %** elsewhere "
+        f"for {md_code(settings['noisy_group'])} and **{100 * (first['label_error']['rest'] or 0):.0f} %** elsewhere "
         f"({active.STRATEGIES[next(iter(summaries))].lower()}). Validation accuracy of the last model, inside the group "
         f"vs elsewhere, beside the full-label model trained on true labels "
         f"({full_groups['in_group'] or 0:.3f} vs {full_groups['rest'] or 0:.3f}):")

@@ -1,11 +1,32 @@
 """Every page renders without an exception, and the data and metrics pages show what they promise."""
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from hitl_core.store import Store
 
-PAGES = ["pages/data.py", "pages/review.py", "pages/metrics.py"]
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ["pages/data.py", "pages/review.py", "pages/metrics.py", "pages/audit.py"]
+PAGE_FILES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
+
+
+def _calls_streamlit(node: ast.AST) -> bool:
+    """Whether a statement calls ``st.<command>(...)`` (``st.column_config.*`` only describes, so it is fine)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+               and n.func.value.id == "st" for n in ast.walk(node))
+
+
+@pytest.mark.parametrize("name", PAGE_FILES)
+def test_every_page_is_in_the_navigation_and_goes_through_the_frame_first(name):
+    """A page opened by a deep link runs without app.py until ``state.through_frame`` sends it back (DESIGN.md)."""
+    assert f'st.Page("pages/{name}"' in (ROOT / "app.py").read_text(encoding="utf-8")
+    body = ast.parse((ROOT / "pages" / name).read_text(encoding="utf-8")).body
+    guard = next((i for i, node in enumerate(body) if "state.through_frame(__file__)" in ast.unparse(node)), None)
+    assert guard is not None, f"{name} does not call state.through_frame(__file__)"
+    assert not any(_calls_streamlit(node) for node in body[:guard]), f"{name} uses st before the frame guard"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -53,7 +74,7 @@ def test_creating_a_multiclass_project_trains_version_one(start_app, database_ur
     assert not at.exception
     project = Store(database_url).projects()[-1]
     assert project.schema.classes == ("class_0", "class_1", "class_2")
-    version = Store(database_url).latest_version(project.id)
+    version = Store(database_url).current_version(project.id)
     assert version.version == 1 and version.validation["brier"] is None
     at.switch_page("pages/metrics.py").run()
     assert not at.exception
