@@ -16,10 +16,10 @@ from fairlearn.metrics import (
 )
 from sklearn import metrics as skm
 
-from hitl_core import cli, fairness, loop
+from hitl_core import actions, cli, fairness, jobs, loop
 from hitl_core.data import Dataset, DataError, Schema, check
 from hitl_core.fairness import DISPARITIES, GROUP_METRICS, fairness_report
-from hitl_core.models import fit
+from hitl_core.models import fit, predict_with_confidence
 from hitl_core.samples import Sample
 from hitl_core.simulate import SimulationConfig, simulate
 from hitl_core.store import Store
@@ -192,6 +192,161 @@ def test_the_json_object_has_the_documented_keys() -> None:
     assert again.to_dict() == data
 
 
+# --------------------------------------------------------------------------- the grouped engine, held to MetricFrame
+TOLERANCE = 1e-12
+
+
+def _assert_same(got, expected, where: str = "report") -> None:
+    """Equal JSON-ready objects: same keys in the same order, same types, floats within ``TOLERANCE``."""
+    if isinstance(expected, dict):
+        assert list(got) == list(expected), where
+        for key in expected:
+            _assert_same(got[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), where
+        for i, (a, b) in enumerate(zip(got, expected)):
+            _assert_same(a, b, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert isinstance(got, float) and abs(got - expected) <= TOLERANCE, f"{where}: {got!r} != {expected!r}"
+    else:
+        assert type(got) is type(expected) and got == expected, f"{where}: {got!r} != {expected!r}"
+
+
+def _assert_same_reports(got: fairness.FairnessReport, expected: fairness.FairnessReport) -> None:
+    _assert_same(got.to_dict(), expected.to_dict())
+    _assert_same(got.overall, expected.overall, "overall")
+    pd.testing.assert_frame_equal(got.by_group, expected.by_group, check_exact=False, rtol=0, atol=TOLERANCE)
+
+
+def _awkward_rows(seed: int, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random rows with every awkward group at once: missing values (None and NaN), two tiny groups, a
+    group without positives, one with only positives and one the model never selects."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(400, 1200))
+    seen = classes[:3]  # multiclass: the fourth class never occurs
+    positive = classes[-1] if len(classes) == 2 else classes[0]
+    others = [c for c in seen if c != positive]
+    groups = rng.choice(np.array(["north", "south", "east", "west", None, np.nan], dtype=object), n,
+                        p=[0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+    y_true = rng.choice(seen, n).astype(object)
+    y_pred = np.where(rng.random(n) < 0.65, y_true, rng.choice(seen, n)).astype(object)
+    groups[:2], groups[2:5] = "tiny", "few"
+    groups[5:45], y_true[5:45] = "no positives", rng.choice(others, 40)
+    groups[45:80], y_true[45:80] = "only positives", positive
+    groups[80:115], y_pred[80:115] = "never selected", rng.choice(others, 35)
+    return y_true, y_pred, groups, rng.uniform(0.3, 1.0, n)
+
+
+@pytest.mark.parametrize("classes", [("no", "yes"), ("a", "b", "c", "d")], ids=["binary", "multiclass"])
+@pytest.mark.parametrize("seed", range(5))
+def test_the_grouped_engine_gives_the_metricframe_report_on_awkward_random_rows(seed: int,
+                                                                                classes: tuple[str, ...]) -> None:
+    y_true, y_pred, groups, confidence = _awkward_rows(seed, classes)
+    features = fairness.group_labels(pd.Series(groups, name="region")) if seed % 2 else groups  # categorical or raw
+    common = dict(sensitive_features=features, classes=classes, min_group_size=20,
+                  confidence=confidence if seed != 3 else None)
+    for positive in classes:  # multiclass: "d" never occurs, "a" is the positive class of the awkward groups
+        grouped = fairness_report(y_true, y_pred, positive=positive, engine="grouped", **common)
+        reference = fairness_report(y_true, y_pred, positive=positive, engine="metricframe", **common)
+        _assert_same_reports(grouped, reference)
+    report = fairness_report(y_true, y_pred, positive=classes[-1] if len(classes) == 2 else "a", engine="grouped",
+                             **common)
+    assert set(report.too_small) == {"tiny", "few"} and "missing" in report.judged
+    assert np.isnan(report.by_group.loc["no positives", "tpr"]) and np.isnan(report.by_group.loc["only positives", "fpr"])
+    assert np.isnan(report.by_group.loc["never selected", "precision"])
+
+
+def _summaries_both_ways(dataset: Dataset, kind: str = "logreg") -> tuple[list[dict], list[dict]]:
+    model = loop.fit_on_pool(dataset, dataset.labels, kind)
+    truth = dataset.labels.loc[dataset.rows("validation")].dropna()
+    preds = predict_with_confidence(model, dataset.features.loc[truth.index], dataset.schema.classes)
+    return (fairness.summaries(dataset, truth, preds),
+            fairness.summaries(dataset, truth, preds, engine="metricframe"))
+
+
+def test_summaries_of_a_loan_retrain_equal_the_metricframe_reference(loan: Sample, loan_schema: Schema) -> None:
+    dataset = Dataset.create("loan", loan.frame, loan_schema, seed=0)
+    grouped, reference = _summaries_both_ways(dataset)
+    assert [r["sensitive"] for r in grouped] == ["group", "gender", "group × gender"]
+    _assert_same(grouped, reference, "summaries")
+
+
+def test_summaries_with_binned_and_missing_attributes_equal_the_reference(loan: Sample) -> None:
+    frame = loan.frame.copy()
+    frame.loc[frame.index[::7], "gender"] = None  # a "missing" group in every set with gender
+    schema = check(frame, loan.target, id_column=loan.id_column, sensitive=["group", "gender", "age"], pii=loan.pii)[0]
+    grouped, reference = _summaries_both_ways(Dataset.create("loan", frame, schema, seed=1))
+    assert len(grouped) == 6 and any("missing" in name for name in grouped[-1]["by_group"])  # gender × age
+    _assert_same(grouped, reference, "summaries")
+
+
+def test_multiclass_summaries_equal_the_reference_for_every_class(wine: Sample) -> None:
+    schema = check(wine.frame, wine.target, sensitive=["alcohol", "magnesium"])[0]
+    grouped, reference = _summaries_both_ways(Dataset.create("wine", wine.frame, schema, seed=0))
+    assert len(grouped) == 3 * 3  # (alcohol, magnesium, both) × three classes
+    _assert_same(grouped, reference, "summaries")
+
+
+def test_summaries_build_no_metricframe(loan: Sample, loan_schema: Schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retrain pays for counting, not for fairlearn: the per-retrain path never builds a ``MetricFrame``."""
+    dataset = Dataset.create("loan", loan.frame, loan_schema, seed=0)
+    model = loop.fit_on_pool(dataset, dataset.labels, "logreg")
+    truth = dataset.labels.loc[dataset.rows("validation")].dropna()
+    preds = predict_with_confidence(model, dataset.features.loc[truth.index], dataset.schema.classes)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("MetricFrame built on the per-retrain path")
+
+    for name in ("MetricFrame", *DISPARITIES):
+        monkeypatch.setattr(fairness, name, refuse)
+    assert len(fairness.summaries(dataset, truth, preds)) == 3
+    with pytest.raises(AssertionError, match="per-retrain path"):
+        fairness.summaries(dataset, truth, preds, engine="metricframe")
+
+
+def test_an_unknown_engine_is_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown engine 'fast'"):
+        fairness_report(Y_TRUE, Y_PRED, sensitive_features=GROUPS, classes=("no", "yes"), engine="fast")
+
+
+def _same_number(got: float, expected: float) -> bool:
+    return (np.isnan(got) and np.isnan(expected)) or abs(got - expected) <= TOLERANCE
+
+
+@pytest.mark.parametrize("case", ["random", "a group without positives", "a group without negatives",
+                                  "nobody selected", "no true positive anywhere"])
+@pytest.mark.parametrize("seed", range(4))
+def test_disparities_from_the_per_group_table_equal_fairlearns_own_functions(seed: int, case: str) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 800))
+    groups = rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1])
+    t = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(int)
+    p = np.where(rng.random(n) < 0.6, t, (rng.random(n) < 0.5).astype(int))
+    if case == "a group without positives":
+        t[groups == "c"] = 0
+    elif case == "a group without negatives":
+        t[groups == "b"] = 1
+    elif case == "nobody selected":
+        p[:] = 0  # every ratio 0/0: NaN, as in fairlearn
+    elif case == "no true positive anywhere":
+        p = np.where(t == 1, 0, p)  # TPR ratio NaN, FPR ratio defined: fairlearn's min() keeps the NaN
+    codes, names = fairness._group_codes(groups)
+    counts = fairness.GroupCounts.of(codes, names, t.astype(str), p.astype(str), None)
+    table = counts.rates("1")
+    ours = fairness.disparities_from_rates(table["selection_rate"], table["tpr_fairlearn"], table["fpr_fairlearn"])
+    theirs = {"demographic_parity_difference": demographic_parity_difference(t, p, sensitive_features=groups),
+              "demographic_parity_ratio": demographic_parity_ratio(t, p, sensitive_features=groups),
+              "equalized_odds_difference": equalized_odds_difference(t, p, sensitive_features=groups),
+              "equalized_odds_ratio": equalized_odds_ratio(t, p, sensitive_features=groups)}
+    for name, expected in theirs.items():
+        assert _same_number(ours[name], float(expected)), (name, ours[name], expected)
+    bare = _bare_metric_frame(np.where(t == 1, "yes", "no"), np.where(p == 1, "yes", "no"), groups).by_group
+    for ours_name, theirs_name in (("selection_rate", "selection_rate"), ("tpr_fairlearn", "tpr"),
+                                   ("fpr_fairlearn", "fpr"), ("count", "count"), ("base_rate", "base_rate")):
+        np.testing.assert_allclose(table[ours_name].to_numpy(dtype=float), bare[theirs_name].to_numpy(dtype=float),
+                                   rtol=0, atol=TOLERANCE, err_msg=ours_name)
+
+
 def _loan_dataset(loan: Sample, *, as_features: bool) -> Dataset:
     schema = check(loan.frame, loan.target, id_column=loan.id_column, sensitive=loan.sensitive, pii=loan.pii,
                    sensitive_as_features=as_features)[0]
@@ -285,14 +440,15 @@ def test_the_humans_fairness_needs_decisions() -> None:
 
 def test_every_model_version_stores_fairness_for_each_attribute_and_pair(store: Store, loan: Sample,
                                                                          loan_schema: Schema) -> None:
-    project, first = loop.start_project(store, name="loan", source="sample:loan", frame=loan.frame,
-                                        schema=loan_schema, model_kind="logreg")
+    project, first = actions.create_project(store, "ana", name="loan", source="sample:loan", frame=loan.frame,
+                                            schema=loan_schema, model_kind="logreg")
     assert {r["sensitive"] for r in first.fairness} == {"group", "gender", "group × gender"}
     assert {r["split"] for r in first.fairness} == {"validation"}
     pool = loop.pool_predictions(store.load_model(project.id, 1), store.load_dataset(project),
                                  store.decisions(project.id))
     rows = pool.head(5)
-    loop.record(store, project, loop.decisions_for(rows, new_labels=None, user="ana", model_version=1))
+    actions.record_decisions(store, project.id, "ana", loop.decisions_for(rows, new_labels=None, model_version=1))
+    jobs.run_now(store, project.id, "ana")
     versions = store.model_versions(project.id)  # read back from SQL
     assert len(versions) == 2
     history = fairness.history_frame(versions, ["group"], "yes")
@@ -305,16 +461,16 @@ def test_every_model_version_stores_fairness_for_each_attribute_and_pair(store: 
 
 def test_a_project_without_sensitive_attributes_stores_no_fairness(store: Store, wine: Sample,
                                                                    wine_schema: Schema) -> None:
-    _, version = loop.start_project(store, name="wine", source="sample:wine", frame=wine.frame, schema=wine_schema,
-                                    model_kind="logreg")
+    _, version = actions.create_project(store, "ana", name="wine", source="sample:wine", frame=wine.frame,
+                                        schema=wine_schema, model_kind="logreg")
     assert version.fairness == []
     assert fairness.history_frame([version], ["alcohol"], "class_2").empty
 
 
 def test_multiclass_versions_store_every_class_one_against_the_rest(store: Store, wine: Sample) -> None:
     schema = check(wine.frame, wine.target, sensitive=["alcohol"])[0]
-    _, version = loop.start_project(store, name="wine", source="sample:wine", frame=wine.frame, schema=schema,
-                                    model_kind="logreg")
+    _, version = actions.create_project(store, "ana", name="wine", source="sample:wine", frame=wine.frame,
+                                        schema=schema, model_kind="logreg")
     assert sorted(r["positive_class"] for r in version.fairness) == ["class_0", "class_1", "class_2"]
     report = fairness.find_summary(version.fairness, ["alcohol"], "class_0")
     assert len(report.by_group) == 4 and "–" in report.by_group.index[0]
