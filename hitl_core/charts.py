@@ -1,6 +1,8 @@
 """Plotly figure builders: data in, ``go.Figure`` out, no Streamlit calls."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -17,8 +19,21 @@ METRIC_LABELS = {
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", height=340)
 
 
+def _plain(text: object) -> str:
+    """User text (class, column, group, model names, feature values) as plain text in a figure.
+
+    plotly.js renders a subset of HTML (``<a href>``, ``<b>``, ``<br>``, ``<span style>``) in titles,
+    tick labels, legend names, bar text, hover text, annotations and in data values substituted
+    through ``%{...}`` in a hovertemplate. Escaped, ``<a href=...>`` reads as typed instead of
+    becoming a live link. Every user string passes through here where it enters a figure; our own
+    markup (``<br>`` in templates we write) stays outside it.
+    """
+    return html.escape(str(text), quote=False)
+
+
 def confidence_histogram(pool: pd.DataFrame, threshold: float) -> go.Figure:
     """How confident the model is across the pool, with the review threshold drawn in."""
+    pool = pool.assign(predicted=pool["predicted"].map(_plain, na_action="ignore"))
     fig = px.histogram(pool, x="confidence", color="predicted", nbins=30, range_x=[0, 1],
                        labels={"confidence": "confidence (top-class probability)", "predicted": "predicted"})
     fig.add_vline(x=threshold, line_dash="dash", line_color="crimson",
@@ -30,7 +45,7 @@ def confidence_histogram(pool: pd.DataFrame, threshold: float) -> go.Figure:
 def class_probabilities(row: pd.Series, classes: tuple[str, ...]) -> go.Figure:
     """The model's probability for each class of one row."""
     probs = [float(row[f"p({c})"]) for c in classes]
-    fig = go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", text=[f"{p:.0%}" for p in probs],
+    fig = go.Figure(go.Bar(x=probs, y=[_plain(c) for c in classes], orientation="h", text=[f"{p:.0%}" for p in probs],
                            textposition="auto", marker_color=["#1f77b4" if c != row["predicted"] else "#ff7f0e"
                                                               for c in classes]))
     fig.update_layout(title="Class probabilities", xaxis=dict(range=[0, 1], tickformat=".0%"),
@@ -41,7 +56,8 @@ def class_probabilities(row: pd.Series, classes: tuple[str, ...]) -> go.Figure:
 def metrics_vs_baselines(comparison: pd.DataFrame) -> go.Figure:
     """Grouped bars: the model beside the majority and random baselines, metric by metric."""
     tidy = comparison.reset_index(names="metric").melt(id_vars="metric", var_name="model", value_name="value")
-    tidy["metric"] = tidy["metric"].map(lambda m: METRIC_LABELS.get(m, m))
+    tidy["metric"] = tidy["metric"].map(lambda m: _plain(METRIC_LABELS.get(m, m)))
+    tidy["model"] = tidy["model"].map(_plain)
     fig = px.bar(tidy.dropna(), x="metric", y="value", color="model", barmode="group",
                  color_discrete_sequence=["#2f6fde", "#9bb7e0", "#e07b7b"])
     fig.update_layout(title="Validation metrics beside the baselines", yaxis_title="", xaxis_title="", **_LAYOUT)
@@ -51,8 +67,8 @@ def metrics_vs_baselines(comparison: pd.DataFrame) -> go.Figure:
 def confusion_heatmap(confusion: dict[str, dict[str, int]]) -> go.Figure:
     """Confusion matrix: rows are the true class, columns the predicted class."""
     matrix = pd.DataFrame(confusion).T
-    fig = px.imshow(matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), text_auto=True,
-                    color_continuous_scale="Blues", labels=dict(x="predicted", y="true", color="rows"))
+    fig = px.imshow(matrix.to_numpy(), x=[_plain(c) for c in matrix.columns], y=[_plain(c) for c in matrix.index],
+                    text_auto=True, color_continuous_scale="Blues", labels=dict(x="predicted", y="true", color="rows"))
     fig.update_layout(title="Confusion matrix (validation)", **_LAYOUT)
     return fig
 
@@ -93,7 +109,8 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
     contributions = explanation.contributions
     shown, rest = contributions.iloc[:max_features], contributions.iloc[max_features:]
     values = [float(v) for v in shown.to_numpy()]
-    labels = [f"{f} = {_value_text(explanation.feature_values[f])}  ({v:+.3f})" for f, v in zip(shown.index, values)]
+    labels = [f"{_plain(f)} = {_plain(_value_text(explanation.feature_values[f]))}  ({v:+.3f})"
+              for f, v in zip(shown.index, values)]
     if len(rest):
         values.append(float(rest.sum()))
         labels.append(f"{len(rest)} other features  ({values[-1]:+.3f})")
@@ -104,8 +121,8 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
         totals=dict(marker_color="#7f7f7f"),
     ))
     fig.update_layout(
-        title=f"SHAP for '{explanation.class_name}': base {explanation.base_value:.3f} → "
-              f"{explanation.output:.3f} ({explanation.output_space})",
+        title=f"SHAP for '{_plain(explanation.class_name)}': base {explanation.base_value:.3f} → "
+              f"{explanation.output:.3f} ({_plain(explanation.output_space)})",
         yaxis=dict(autorange="reversed"), showlegend=False,
         **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1)},
     )
@@ -115,11 +132,12 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
 def lime_weights(explanation, max_features: int = 12) -> go.Figure:
     """LIME's local linear weights per original column (red pushes towards the class, blue away)."""
     shown = explanation.contributions.iloc[:max_features][::-1]
-    labels = [f"{f} = {_value_text(explanation.feature_values[f])}" for f in shown.index]
+    labels = [f"{_plain(f)} = {_plain(_value_text(explanation.feature_values[f]))}" for f in shown.index]
     fig = go.Figure(go.Bar(x=shown.to_numpy(), y=labels, orientation="h",
                            marker_color=["#d6604d" if v > 0 else "#4393c3" for v in shown.to_numpy()],
                            text=[f"{v:+.3f}" for v in shown.to_numpy()], textposition="auto"))
-    fig.update_layout(title=f"LIME for '{explanation.class_name}': local model predicts {explanation.output:.2f}",
+    fig.update_layout(title=f"LIME for '{_plain(explanation.class_name)}': local model predicts "
+                            f"{explanation.output:.2f}",
                       showlegend=False, **{**_LAYOUT, "height": 140 + 28 * (len(shown) + 1)})
     return fig
 
@@ -127,7 +145,8 @@ def lime_weights(explanation, max_features: int = 12) -> go.Figure:
 def importance_bar(importance: pd.Series) -> go.Figure:
     """Mean |SHAP| per feature: which columns move the model most, on average."""
     ordered = importance.sort_values()
-    fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h", marker_color="#2f6fde"))
+    fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=[_plain(f) for f in ordered.index], orientation="h",
+                           marker_color="#2f6fde"))
     fig.update_layout(title="Global importance (mean |SHAP|)", xaxis_title="mean |SHAP value|",
                       **{**_LAYOUT, "height": 120 + 24 * len(ordered)})
     return fig
@@ -145,7 +164,8 @@ def _value_rank(tidy: pd.DataFrame) -> pd.Series:
 
 def beeswarm(tidy: pd.DataFrame, order: list[str], seed: int = 0) -> go.Figure:
     """SHAP value of every sampled row, one band per feature, coloured by the feature's value (low → high)."""
-    frame = tidy.assign(rank=_value_rank(tidy).to_numpy(), value_text=tidy["value"].map(_value_text))
+    frame = tidy.assign(rank=_value_rank(tidy).to_numpy(), value_text=tidy["value"].map(_value_text).map(_plain),
+                        feature_text=tidy["feature"].map(_plain), row_text=tidy["row"].map(_plain))
     position = {f: i for i, f in enumerate(order[::-1])}
     jitter = np.random.default_rng(seed).uniform(-0.3, 0.3, len(frame))
     frame["y"] = frame["feature"].map(position) + jitter
@@ -153,12 +173,12 @@ def beeswarm(tidy: pd.DataFrame, order: list[str], seed: int = 0) -> go.Figure:
         x=frame["shap"], y=frame["y"], mode="markers",
         marker=dict(size=5, color=frame["rank"], colorscale="RdBu_r", opacity=0.7,
                     colorbar=dict(title="feature value", tickvals=[0, 1], ticktext=["low", "high"])),
-        customdata=frame[["feature", "value_text", "row"]].to_numpy(),
+        customdata=frame[["feature_text", "value_text", "row_text"]].to_numpy(),
         hovertemplate="%{customdata[0]} = %{customdata[1]}<br>SHAP %{x:.3f}<br>row %{customdata[2]}<extra></extra>",
     ))
     fig.add_vline(x=0, line_color="#999")
     fig.update_layout(title="SHAP values by feature (one dot per row)", xaxis_title="SHAP value",
-                      yaxis=dict(tickvals=list(position.values()), ticktext=list(position.keys())),
+                      yaxis=dict(tickvals=list(position.values()), ticktext=[_plain(f) for f in position]),
                       **{**_LAYOUT, "height": 160 + 32 * len(order)})
     return fig
 
@@ -166,10 +186,12 @@ def beeswarm(tidy: pd.DataFrame, order: list[str], seed: int = 0) -> go.Figure:
 def dependence(tidy: pd.DataFrame, feature: str) -> go.Figure:
     """How one feature's value relates to its SHAP contribution across rows."""
     frame = tidy[tidy["feature"] == feature]
+    frame = frame.assign(value=frame["value"].map(lambda v: _plain(v) if isinstance(v, str) else v))
     fig = px.strip(frame, x="value", y="shap") if frame["value"].map(lambda v: isinstance(v, str)).any() \
         else px.scatter(frame, x="value", y="shap", opacity=0.6)
     fig.add_hline(y=0, line_color="#999")
-    fig.update_layout(title=f"Dependence: {feature}", xaxis_title=feature, yaxis_title="SHAP value", **_LAYOUT)
+    fig.update_layout(title=f"Dependence: {_plain(feature)}", xaxis_title=_plain(feature), yaxis_title="SHAP value",
+                      **_LAYOUT)
     return fig
 
 
@@ -191,7 +213,7 @@ def learning_curves(strategies: dict[str, dict], *, reference: float | None = No
         x = [point[0] for point in summary["curve"]]
         y = [point[1] for point in summary["curve"]]
         std = [point[1] for point in summary.get("curve_std", [])]
-        label = names.get(strategy, strategy)
+        label = _plain(names.get(strategy, strategy))
         if std and summary.get("repeats", 1) > 1:
             band = dict(width=0)
             fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + s for a, s in zip(y, std)] + [a - s for a, s in zip(y, std)][::-1],
@@ -267,11 +289,12 @@ def selection_rates(report) -> go.Figure:
     below = set(report.below_four_fifths())
     colours = [_TOO_SMALL if table.loc[g, "too_small"] else _UNFAIR if g in below else _FAIR for g in table.index]
     rates = table["selection_rate"].astype(float)
-    hover = [f"{g}<br>{int(n):,} rows" + (" (too small to judge)" if small else "")
+    hover = [f"{_plain(g)}<br>{int(n):,} rows" + (" (too small to judge)" if small else "")
              for g, n, small in zip(table.index, table["count"], table["too_small"])]
-    fig = go.Figure(go.Bar(x=list(table.index), y=rates, marker_color=colours, name="selection rate (model)",
+    groups = [_plain(g) for g in table.index]
+    fig = go.Figure(go.Bar(x=groups, y=rates, marker_color=colours, name="selection rate (model)",
                            text=[f"{r:.0%}" for r in rates], textposition="outside", hovertext=hover))
-    fig.add_trace(go.Scatter(x=list(table.index), y=table["base_rate"], mode="markers", name="base rate (labels)",
+    fig.add_trace(go.Scatter(x=groups, y=table["base_rate"], mode="markers", name="base rate (labels)",
                              marker=dict(symbol="diamond", size=11, color="#222222")))
     judged = rates[~table["too_small"].to_numpy(dtype=bool)].dropna()
     if len(judged) >= 2 and judged.max() > 0:
@@ -280,7 +303,8 @@ def selection_rates(report) -> go.Figure:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(dash="dash", color=_UNFAIR),
                                  name=f"four-fifths line: 80 % of the highest rate ({line:.0%})"))
     top = float(np.nanmax([rates.max(), table["base_rate"].max(), 0.1]))
-    fig.update_layout(title=f"Share predicted '{report.positive_class}' by {report.sensitive} ({report.split})",
+    fig.update_layout(title=f"Share predicted '{_plain(report.positive_class)}' by {_plain(report.sensitive)} "
+                            f"({_plain(report.split)})",
                       yaxis=dict(tickformat=".0%", range=[0, min(1.0, top * 1.2) if top < 0.83 else 1.08]),
                       legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig
@@ -294,9 +318,11 @@ def group_rates(report) -> go.Figure:
     tidy = (report.by_group[metrics].reset_index(names="group")
             .melt(id_vars="group", var_name="metric", value_name="value"))
     tidy["metric"] = tidy["metric"].map(GROUP_METRICS)
+    tidy["group"] = tidy["group"].map(_plain)
     fig = px.bar(tidy.dropna(), x="group", y="value", color="metric", barmode="group",
                  color_discrete_sequence=["#2f6fde", "#2ca02c", "#d62728", "#9467bd"])
-    fig.update_layout(title=f"Error rates by {report.sensitive} ({report.split})", yaxis=dict(tickformat=".0%"),
+    fig.update_layout(title=f"Error rates by {_plain(report.sensitive)} ({_plain(report.split)})",
+                      yaxis=dict(tickformat=".0%"),
                       xaxis_title="", yaxis_title="", **_LAYOUT)
     return fig
 
@@ -338,7 +364,8 @@ def mitigation_tradeoff(comparison: pd.DataFrame) -> go.Figure:
     for column, symbol, label in (("demographic_parity_difference", "circle", "demographic parity difference"),
                                   ("equalized_odds_difference", "square", "equalized odds difference")):
         fig.add_trace(go.Scatter(x=comparison[column], y=comparison["accuracy"], mode="lines+markers+text",
-                                 text=names, textposition="top center", name=label, hovertext=list(comparison.index),
+                                 text=names, textposition="top center", name=label,
+                                 hovertext=[_plain(m) for m in comparison.index],
                                  marker=dict(symbol=symbol, size=13, color=_DISPARITY_COLOURS[column]),
                                  line=dict(color=_DISPARITY_COLOURS[column], dash="dot")))
     xs = comparison[["demographic_parity_difference", "equalized_odds_difference"]].to_numpy(dtype=float)
@@ -361,11 +388,12 @@ def human_rates(human) -> go.Figure:
     table = human.by_group
     fig = go.Figure()
     for column, label, colour in (("override_rate", "overrode the model", "#ff7f0e"),
-                                  ("human_positive_rate", f"labelled '{human.positive_class}' by people", "#2ca02c"),
-                                  ("model_positive_rate", f"predicted '{human.positive_class}' by the model",
+                                  ("human_positive_rate", f"labelled '{_plain(human.positive_class)}' by people",
+                                   "#2ca02c"),
+                                  ("model_positive_rate", f"predicted '{_plain(human.positive_class)}' by the model",
                                    "#2f6fde")):
-        fig.add_trace(go.Bar(x=list(table.index), y=table[column], name=label, marker_color=colour,
+        fig.add_trace(go.Bar(x=[_plain(g) for g in table.index], y=table[column], name=label, marker_color=colour,
                              text=[f"{v:.0%}" if pd.notna(v) else "" for v in table[column]], textposition="outside"))
-    fig.update_layout(title=f"Reviewers' decisions by {human.sensitive}", barmode="group",
+    fig.update_layout(title=f"Reviewers' decisions by {_plain(human.sensitive)}", barmode="group",
                       yaxis=dict(tickformat=".0%", range=[0, 1.1]), legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig
