@@ -195,9 +195,17 @@ def pool_predictions(model: FittedModel, dataset: Dataset, decisions: pd.DataFra
     ``disagrees`` (labelled and predicted differently) and ``reviewed`` (a person decided on it).
     """
     rows = dataset.rows("train")
+    scored = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
+                                     threads=threads).to_frame()
+    return with_labels(scored, dataset, decisions)
+
+
+def with_labels(scored: pd.DataFrame, dataset: Dataset, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Pool predictions of one version (``predict_with_confidence(...).to_frame()`` on the pool rows) beside
+    the given and effective labels: cheap, so a new decision does not re-score the pool."""
+    rows = scored.index
     labels = effective_labels(dataset.labels, decisions).loc[rows]
-    frame = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
-                                    threads=threads).to_frame()
+    frame = scored.copy()
     frame.insert(0, "given", dataset.labels.loc[rows].to_numpy(dtype=object))
     frame.insert(1, "label", labels.to_numpy(dtype=object))
     frame["disagrees"] = frame["label"].notna() & (frame["label"] != frame["predicted"])

@@ -268,16 +268,23 @@ class Store:
             return _project(row)
 
     # ---- human decisions
-    def decisions(self, project_id: int, *, up_to: int | None = None) -> pd.DataFrame:
-        """Every decision of a project, oldest first (the audit trail of labels); ``up_to``: ids ≤ it only."""
+    def decisions(self, project_id: int, *, up_to: int | None = None, row_key: str | None = None) -> pd.DataFrame:
+        """Every decision of a project, oldest first (the audit trail of labels); ``up_to``: ids ≤ it only;
+        ``row_key``: one row's history."""
         columns = ["id", "row_key", "user", "created_at", "action", "old_label", "new_label",
                    "predicted_label", "confidence", "model_version", "note"]
         query = select(*[getattr(AnnotationRow, c) for c in columns]).where(AnnotationRow.project_id == project_id)
         if up_to is not None:
             query = query.where(AnnotationRow.id <= up_to)
+        if row_key is not None:
+            query = query.where(AnnotationRow.row_key == str(row_key))
         with self._read() as session:
             rows = session.execute(query.order_by(AnnotationRow.id)).all()
         return pd.DataFrame(rows, columns=columns)
+
+    def row_history(self, project_id: int, row_key: str) -> pd.DataFrame:
+        """Every decision on one row, oldest first (filtered in SQL, by the project-row index)."""
+        return self.decisions(project_id, row_key=row_key)
 
     def count_decisions(self, project_id: int) -> int:
         with self._read() as session:
@@ -287,11 +294,6 @@ class Store:
         """The newest decision's id (0 when none): a watermark that only grows, cheap to poll."""
         with self._read() as session:
             return session.scalar(select(func.max(AnnotationRow.id)).where(AnnotationRow.project_id == project_id)) or 0
-
-    def row_history(self, project_id: int, row_key: str) -> pd.DataFrame:
-        """Every decision on one row, oldest first."""
-        frame = self.decisions(project_id)
-        return frame[frame["row_key"] == str(row_key)]
 
     # ---- events
     def events(self, project_id: int | None = None) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from hitl_core.explain import LIME_SAMPLES, top_k_agreement
 from hitl_core.models import predict_with_confidence
 from hitl_core.records import ModelVersion, Project
 from hitl_ui import state
+from hitl_ui.text import md_escape
 
 TOP_K = 3
 
@@ -38,25 +39,32 @@ def explanation(project: Project, version: ModelVersion, row_key: str, predicted
 
 
 def what_if(project: Project, version: ModelVersion, row_key: str) -> None:
-    """Edit a row's feature values and compare the new prediction and explanation with the original."""
+    """Edit a row's feature values and compare the new prediction and explanation with the original.
+
+    Widget keys carry the row and the model version: Streamlit keeps a keyed widget's value, so keys
+    shared between rows would show the previous row's values.
+    """
     data = state.dataset(project.id, project.dataset_hash)
     schema = data.schema
     original = data.features.loc[[row_key]]
-    with st.form(f"what_if_{row_key}"):
+    scope = f"{row_key}_v{version.version}"
+    with st.form(f"what_if_{scope}"):
         st.caption("Change any values, then compare. Nothing here is saved.")
         columns = st.columns(3)
         edited = {}
         for i, feature in enumerate(schema.features):
             value = original.iloc[0][feature]
             box = columns[i % 3]
+            label = md_escape(feature)
             if feature in schema.categorical:
                 levels = sorted(data.features[feature].dropna().astype(str).unique())
                 current = "" if pd.isna(value) else str(value)
                 options = levels if current in levels else [current, *levels]
-                edited[feature] = box.selectbox(feature, options, index=options.index(current), key=f"wi_{feature}")
+                edited[feature] = box.selectbox(label, options, index=options.index(current),
+                                                key=f"wi_{scope}_{feature}")
             else:
-                edited[feature] = box.number_input(feature, value=None if pd.isna(value) else float(value),
-                                                   key=f"wi_{feature}", format="%g")
+                edited[feature] = box.number_input(label, value=None if pd.isna(value) else float(value),
+                                                   key=f"wi_{scope}_{feature}", format="%g")
         submitted = st.form_submit_button("Compare", icon=":material/compare_arrows:")
     if not submitted:
         return
@@ -69,11 +77,11 @@ def what_if(project: Project, version: ModelVersion, row_key: str) -> None:
     after = predict_with_confidence(model, changed, schema.classes).to_frame().iloc[0]
     shap_explainer, _ = state.explainers(project.id, version.version)
     left, right = st.columns(2)
-    left.metric("Original", f"{before['predicted']} ({before['confidence']:.0%})")
-    right.metric("What-if", f"{after['predicted']} ({after['confidence']:.0%})",
+    left.metric("Original", f"{before['predicted']} ({before['confidence']:.2f})")
+    right.metric("What-if", f"{after['predicted']} ({after['confidence']:.2f})",
                  delta="prediction changed" if after["predicted"] != before["predicted"] else "same prediction",
                  delta_color="inverse" if after["predicted"] != before["predicted"] else "off")
     left.plotly_chart(charts.shap_waterfall(shap_explainer.explain(original, before["predicted"])[0]),
-                      width="stretch", key=f"wi_before_{row_key}")
+                      width="stretch", key=f"wi_before_{scope}")
     right.plotly_chart(charts.shap_waterfall(shap_explainer.explain(changed, before["predicted"])[0]),
-                       width="stretch", key=f"wi_after_{row_key}")
+                       width="stretch", key=f"wi_after_{scope}")

@@ -1,39 +1,42 @@
-"""Review page: every prediction with its confidence; accept or correct, one row or a selection at a time."""
+"""Review page: every prediction with its confidence; accept or correct, one row or a selection at a time.
+
+Writes go only through hitl_core.actions (with the label the person saw, so a concurrent change is a
+conflict, not an overwrite); retrains run in a worker, and the page picks up a new version by itself.
+"""
 import pandas as pd
 import streamlit as st
 
-from hitl_core import active, charts, loop
+from hitl_core import actions, active, charts
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
-from hitl_ui import explain_panel, state
+from hitl_ui import review_panel as panel
+from hitl_ui import state
 
 state.through_frame(__file__)
 
 st.title("Review predictions")
 project = state.require_project()
+panel.consume_rerun_request()
 
 store = state.store()
-latest = store.latest_version(project.id)
-n_decisions = store.count_decisions(project.id)
-pool = state.pool(project.id, latest.version, n_decisions)
-classes = project.schema.classes
+schema = project.schema
+classes = schema.classes
+version = state.current_version(project)
+last_decision = store.last_decision_id(project.id)
+pool = state.pool(project.id, version.version, last_decision)
+extra = panel.visible_extra_columns(schema)
+if extra:
+    data = state.dataset(project.id, project.dataset_hash)
+    pool = pool.join(data.frame.loc[pool.index, extra])
 
-if flash := st.session_state.pop("flash", None):
-    st.success(flash, icon=":material/check_circle:")
-
-pending = n_decisions - latest.n_decisions
-head, action = st.columns([4, 1])
-head.caption(
-    f"Model **v{latest.version}** · {MODEL_KINDS[latest.model_kind]} · trained on {latest.n_train:,} labelled rows, "
-    f"{latest.n_human_labels:,} of them decided by people · retrain: {RETRAIN_POLICIES[project.retrain_policy].lower()}"
-    + (f" · **{pending} decision(s) not yet in the model**" if pending > 0 else "")
+panel.show_flash("top")
+st.caption(
+    f"Model **v{version.version}** · {MODEL_KINDS[version.model_kind]} · trained on {version.n_train:,} labelled "
+    f"rows, {version.n_human_labels:,} of them decided by people · retrain: "
+    f"{RETRAIN_POLICIES[project.retrain_policy].lower()}"
+    + (f" (N = {project.retrain_every})" if project.retrain_policy == "every_n" else "")
 )
-if action.button("Retrain now", icon=":material/refresh:", disabled=pending <= 0,
-                 help="Train a new version on the current effective labels."):
-    state.retrain_with_status(project, trigger="manual")
-    st.session_state["flash"] = "Retrained on the latest decisions."
-    st.rerun()
-
+panel.retrain_status(project, version.version)
 
 with st.expander("Model and retrain settings", icon=":material/tune:"):
     with st.form("loop_settings"):
@@ -45,16 +48,25 @@ with st.expander("Model and retrain settings", icon=":material/tune:"):
                               format_func=RETRAIN_POLICIES.get)
         every = c3.number_input("N (for 'every N')", min_value=1, max_value=1000, value=project.retrain_every)
         if st.form_submit_button("Save settings", icon=":material/save:"):
-            project = store.update_project(project.id, model_kind=model_kind, retrain_policy=policy,
-                                           retrain_every=int(every))
-            if model_kind != latest.model_kind:
-                state.retrain_with_status(project, trigger=f"model changed to {model_kind}")
-            st.session_state["flash"] = "Settings saved."
-            st.rerun()
+            try:
+                changed = actions.change_settings(store, project.id, state.user(), model_kind=model_kind,
+                                                  retrain_policy=policy, retrain_every=int(every))
+            except actions.ActionError as exc:
+                st.error(str(exc), icon=":material/error:")
+            else:
+                retrain = (f" A retrain with {MODEL_KINDS[model_kind]} is queued."
+                           if changed.model_kind != project.model_kind else "")
+                panel.flash("top", "success", "Settings saved." + retrain)
+                st.rerun()
 
 
 def _save_threshold() -> None:
-    store.update_project(project.id, threshold=float(st.session_state[f"threshold_{project.id}"]))
+    """The threshold is a project setting: stored through the write path, with an event."""
+    try:
+        actions.change_settings(store, project.id, state.user(),
+                                threshold=float(st.session_state[f"threshold_{project.id}"]))
+    except actions.ActionError as exc:
+        panel.flash("top", "error", f"Threshold not saved: {exc}")
 
 
 threshold = st.slider(
@@ -74,7 +86,7 @@ with st.expander("Confidence and triage: what the threshold costs and buys", ico
     chart_left.plotly_chart(charts.confidence_histogram(pool, threshold), width="stretch")
     human = chart_right.slider("Reviewer accuracy (assumed)", 0.5, 1.0, 0.95, 0.01, key="triage_human",
                                help="How often a person gets a routed row right; 1.0 = always.")
-    curve = state.triage(project.id, latest.version, human)
+    curve = state.triage(project.id, version.version, human)
     chart_right.plotly_chart(charts.triage_curve(curve, threshold=threshold), width="stretch")
     chart_right.caption("On validation: each threshold sends the rows below it to a person. The left end is the "
                         "model alone, the right end people alone.")
@@ -82,11 +94,12 @@ with st.expander("Confidence and triage: what the threshold costs and buys", ico
 strategy_col, batch_col = st.columns([3, 1])
 strategy = strategy_col.selectbox(
     "Ask next by", [s for s in active.STRATEGIES if s not in active.COMMITTEE], index=2,
-    format_func=active.STRATEGIES.get, key="review_strategy",
+    format_func=active.STRATEGIES.get, key="review_strategy", on_change=panel.view_changed,
     help="Which unlabeled rows the model asks about first. Query-by-committee runs on the Simulation page.")
-batch_size = int(batch_col.number_input("Batch size", 1, 500, 20, key="review_batch"))
-ranked, reason = state.ranked_pool(project.id, latest.version, n_decisions, strategy, batch_size)
+batch_size = int(batch_col.number_input("Batch size", 1, 500, 20, key="review_batch", on_change=panel.view_changed))
+ranked, reason = state.ranked_pool(project.id, version.version, last_decision, strategy, batch_size)
 pool = pool.join(ranked[["rank", "score", "in_batch", "reason"]].rename(columns={"reason": "why asked"}))
+pool["rank"] = pool["rank"].astype("Int64")
 if reason:
     st.caption(f":material/psychology_alt: {reason}")
 
@@ -99,10 +112,14 @@ views = {
     "All": pool.index,
 }
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1.5])
+# the option texts stay fixed (counts go in the captions): Streamlit matches a radio's value by its text,
+# so a count in the text would reset the view after every save
 view_name = f1.radio("Show", list(views), index=0 if len(views["Ask next"]) else 1, key="review_view",
-                     format_func=lambda v: f"{v} ({len(views[v]):,})")
-predicted = f2.multiselect("Predicted class", classes, default=list(classes), key="review_classes")
-low, high = f3.slider("Confidence between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="review_conf")
+                     captions=[f"{len(v):,} rows" for v in views.values()], on_change=panel.view_changed)
+predicted = f2.multiselect("Predicted class", classes, default=list(classes), key="review_classes",
+                           on_change=panel.view_changed)
+low, high = f3.slider("Confidence between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="review_conf",
+                      on_change=panel.view_changed)
 order = f4.selectbox("Sort", ["Strategy rank", "Least confident first", "Most confident first", "Row ID"],
                      key="review_sort")
 
@@ -115,98 +132,50 @@ elif order == "Row ID":
 else:
     view = view.sort_values("confidence", ascending=order == "Least confident first", kind="stable")
 
-if view.empty and view_name == "Ask next" and not len(views["Ask next"]):
-    st.info("Every row of the pool has a label, so the model has nothing to ask. Choose *Needs review* or "
-            "*Disagreements* to audit the given labels.", icon=":material/task_alt:")
-    st.stop()
+keys = [str(k) for k in view.index]
+open_key = panel.resolve_open_row(project.id, pool.index, keys)
 if view.empty:
-    st.info("No rows match these filters. Widen the confidence range, pick more classes or choose another view "
-            "(for example *All*).", icon=":material/filter_alt_off:")
-    st.stop()
-
-st.session_state["review_keys"] = list(view.index)
-
-
-def _follow_table_selection() -> None:
-    """Clicking a row in the table opens it in the decision panel."""
-    rows = st.session_state["pool_table"].selection.rows
-    if rows:
-        st.session_state["review_row"] = st.session_state["review_keys"][rows[-1]]
-
-
-probability_columns = [f"p({c})" for c in classes]
-shown = ["label", "predicted", "confidence", *probability_columns, "rank", "why asked", "disagrees", "reviewed",
-         *project.schema.features]
-selection = st.dataframe(
-    view[shown].assign(label=view["label"].fillna("unlabeled")), key="pool_table", on_select=_follow_table_selection, selection_mode="multi-row", height=360,
-    column_config={
-        "label": st.column_config.TextColumn("label", help="Effective label: a person's latest decision, "
-                                                           "else the given label; empty = unlabeled."),
-        "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
-        **{c: st.column_config.NumberColumn(c, format="%.2f") for c in probability_columns},
-    },
-)
-selected_keys = [view.index[i] for i in selection.selection.rows if i < len(view)]
-
-
-def _save(decisions: list, message: str) -> None:
-    """Write decisions (committed before we say so), retrain if the policy asks, move on."""
-    store.add_decisions(project.id, decisions)
-    st.toast(f"Saved {len(decisions)} decision(s) to the database.", icon=":material/save:")
-    if loop.retrain_due(project, store.count_decisions(project.id), latest):
-        state.retrain_with_status(project, trigger="correction")
-    st.session_state["flash"] = message
-    st.rerun()
-
-
-batch = st.columns([2, 5])
-if batch[0].button(f"Accept {len(selected_keys)} selected prediction(s)", disabled=not selected_keys,
-                   icon=":material/done_all:", help="Tick rows in the table, then accept their predictions at once."):
-    _save(loop.decisions_for(view.loc[selected_keys], new_labels=None, user=state.user(),
-                             model_version=latest.version),
-          f"Accepted {len(selected_keys)} predictions.")
-batch[1].caption("Tick rows in the table to select them; the last row you tick opens below.")
+    if view_name == "Ask next" and not len(views["Ask next"]):
+        st.info("Every row of the pool has a label, so the model has nothing to ask. Choose *Needs review* or "
+                "*Disagreements* to audit the given labels.", icon=":material/task_alt:")
+    else:
+        st.info("No rows match these filters. Widen the confidence range, pick more classes or choose another "
+                "view (for example *All*).", icon=":material/filter_alt_off:")
+    if open_key is None:
+        panel.show_flash("table")
+        panel.show_flash("panel")  # e.g. the save that emptied this view
+        st.stop()
+else:
+    probability_columns = [f"p({c})" for c in classes]
+    shown = ["label", "predicted", "confidence", *probability_columns, "rank", "why asked", "disagrees",
+             "reviewed", *extra, *schema.features]
+    display = view[shown].assign(label=view["label"].fillna("unlabeled"))
+    display.index = display.index.rename(panel.index_name(schema))
+    numeric = [c for c in [*extra, *schema.features] if pd.api.types.is_numeric_dtype(display[c])
+               and not pd.api.types.is_bool_dtype(display[c])]
+    ticked = panel.pool_table(
+        project.id, display, view[["label", "predicted", "confidence"]], version.version,
+        height=360 if len(display) > 9 else "auto", placeholder=panel.DASH,
+        column_config={
+            "label": st.column_config.TextColumn("label", help="Effective label: a person's latest decision, "
+                                                               "else the given label."),
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                          format="%.2f"),
+            **{c: st.column_config.NumberColumn(c, format="%.2f") for c in probability_columns},
+            "rank": st.column_config.NumberColumn("rank", format="%d", help="Place in the strategy's queue; "
+                                                                             "— = not in the queue."),
+            **{c: st.column_config.NumberColumn(c, format="localized") for c in numeric},
+            **{c: st.column_config.Column(c, help="Sensitive attribute: shown to you, not used by the model.")
+               for c in extra},
+        },
+    )
+    batch = st.columns([2, 5], vertical_alignment="center")
+    batch[0].button(f"Accept {len(ticked)} selected prediction(s)", key="review_accept_selected",
+                    disabled=ticked.empty, icon=":material/done_all:", on_click=panel.accept_selected,
+                    args=(project.id,), help="Tick rows in the table, then accept their predictions at once.")
+    batch[1].caption("Tick rows to select them; the row you tick last opens below. Ticks clear after each save "
+                     "and whenever the table changes.")
+    panel.show_flash("table")
 
 st.divider()
-keys = list(view.index[:1000])
-if "review_next" in st.session_state:  # set after a save: open the next row of the queue
-    st.session_state["review_row"] = st.session_state.pop("review_next")
-if st.session_state.get("review_row") not in keys:
-    st.session_state["review_row"] = keys[0]
-key = st.selectbox("Row to decide on", keys, key="review_row",
-                   help="The first 1,000 rows of the current view, in its order.")
-row = view.loc[key]
-
-left, right = st.columns([3, 2])
-with left:
-    st.markdown(f"**Row {key}** · predicted **{row['predicted']}** with confidence **{row['confidence']:.0%}**")
-    given = "unlabeled" if pd.isna(row["given"]) else row["given"]
-    current = "unlabeled" if pd.isna(row["label"]) else row["label"]
-    st.caption(f"Given label: {given} · current label: {current}"
-               + (" · already reviewed by a person" if row["reviewed"] else ""))
-    features = project.schema.features
-    st.dataframe(pd.DataFrame({"feature": features, "value": [str(row[f]) for f in features]}), hide_index=True,
-                 height=min(400, 36 * (len(features) + 1)))
-with right:
-    st.plotly_chart(charts.class_probabilities(row, classes), width="stretch")
-    with st.form(f"decide_{key}"):
-        label = st.radio("Correct label", classes, index=classes.index(row["predicted"]), horizontal=True)
-        note = st.text_input("Note (optional)", placeholder="Why? Visible in the audit trail.")
-        accept, correct = st.columns(2)
-        accepted = accept.form_submit_button("Accept prediction", icon=":material/check:")
-        corrected = correct.form_submit_button("Save label", type="primary", icon=":material/edit:")
-
-if accepted or corrected:
-    new_label = row["predicted"] if accepted else label
-    decisions = loop.decisions_for(view.loc[[key]], new_labels=pd.Series({key: new_label}), user=state.user(),
-                                   model_version=latest.version, note=note)
-    position = keys.index(key)
-    if position + 1 < len(keys):
-        st.session_state["review_next"] = keys[position + 1]
-    verb = "Accepted" if decisions[0].action == "accept" else "Overrode"
-    _save(decisions, f"{verb} row {key}: {row['predicted']} → {new_label}.")
-
-st.subheader("Why this prediction?")
-explain_panel.explanation(project, latest, key, row["predicted"])
-with st.expander("What if? Edit this row's values and compare", icon=":material/science:"):
-    explain_panel.what_if(project, latest, key)
+panel.decision_panel(project, version, pool, keys, view_name)

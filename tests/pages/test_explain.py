@@ -48,9 +48,9 @@ def test_what_if_changes_the_prediction_when_a_decisive_feature_changes(start_ap
     at.switch_page("pages/review.py").run()
     _pick_row_predicted(at, "no")
     assert at.selectbox(key="review_row").value
-    at.number_input(key="wi_income").set_value(500000.0)
-    at.number_input(key="wi_debt_to_income").set_value(0.0)
-    at.number_input(key="wi_credit_score").set_value(850.0)
+    next(n for n in at.number_input if n.label == "income").set_value(500000.0)
+    next(n for n in at.number_input if n.label == "debt_to_income").set_value(0.0)
+    next(n for n in at.number_input if n.label == "credit_score").set_value(850.0)
     next(b for b in at.button if b.label == "Compare").click()
     at.run()
     assert not at.exception

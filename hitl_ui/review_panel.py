@@ -1,0 +1,407 @@
+"""The parts of the Review page that change with each decision: the labelling panel, the table's ticks and
+the retrain line.
+
+Everything here follows row *keys*, never positions: the open row is a key kept in the session, ticks are
+read only against the exact table that was displayed (its widget key carries a digest of the row order),
+and every save goes through :mod:`hitl_core.actions` carrying the label the person saw.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import numbers
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from hitl_core import actions, charts, jobs, loop
+from hitl_core.data import Schema
+from hitl_core.records import DecisionRequest, ModelVersion, Project
+from hitl_ui import explain_panel, state
+from hitl_ui.text import md_escape
+
+OPEN = "review_open"              # project id → the row key in the decision panel, whatever the table shows
+ROW_PICKER = "review_row"         # the "Row to decide on" selectbox, kept equal to OPEN
+SAVES = "review_saves"            # grows with each save: the table gets a new widget key, so ticks clear
+SELECTED = "review_selected"      # {"widget", "rows", "version"}: ticked rows as displayed (label seen)
+CONFLICTS = "review_conflicts"    # (project id, row key) → (request, conflict) until "apply mine" / "keep theirs"
+FLASH = "review_flash"            # [(where, kind, text)] shown once, where the person acted
+RERUN_APP = "review_rerun_app"    # a save inside the panel fragment: counts and table must redraw too
+VIEW_CHANGED = "review_view_changed"
+POLL_SECONDS = 2
+MAX_PICKER_ROWS = 1000
+SHORTCUTS = {"accept": "a", "save": "s", "next": "n"}
+NO_WORKER = ("No retrain worker is running: start one with `python -m hitl_core worker`, or use Retrain now "
+             "to train here.")
+DASH = "—"
+
+
+# --------------------------------------------------------------------------- pure helpers
+def human_value(value: object) -> str:
+    """A cell as a person reads it: 45,800 not 45800.0, 0.363, "—" for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e15:
+            return f"{int(number):,}"
+        if abs(number) >= 100:
+            return f"{number:,.1f}"
+        return f"{number:.3g}"
+    return str(value)
+
+
+def label_text(label: object) -> str:
+    return "unlabeled" if label is None or (not isinstance(label, str) and pd.isna(label)) else str(label)
+
+
+def next_key(keys: Sequence[str], current: str | None, *, skip: Collection[str] = ()) -> str | None:
+    """The row after ``current`` in the view's order (the first row when ``current`` is not in the view)."""
+    start = keys.index(current) + 1 if current in keys else 0
+    return next((k for k in keys[start:] if k not in skip and k != current), None)
+
+
+def table_widget_key(project_id: int, keys: pd.Index, saves: int, version: int) -> str:
+    """A widget key that changes whenever the displayed rows, their order, the model or the saves change.
+
+    Streamlit keeps a table's ticks as *positions*; a new key for every different table means a tick can
+    only ever be read against the rows it was made on.
+    """
+    digest = hashlib.sha1(pd.util.hash_pandas_object(pd.Series(keys.astype(str)), index=False)
+                          .to_numpy().tobytes()).hexdigest()[:16]
+    return f"review_table_{project_id}_{version}_{saves}_{digest}"
+
+
+def visible_extra_columns(schema: Schema) -> list[str]:
+    """Columns the reviewer sees beside the features: sensitive attributes (not PII), never PII."""
+    return [c for c in schema.sensitive if c not in schema.pii and c not in schema.features]
+
+
+def index_name(schema: Schema) -> str:
+    """The row key's header: the ID column's name when the dataset has one that is not PII."""
+    return schema.id_column if schema.id_column and schema.id_column not in schema.pii else "row"
+
+
+def history_frame(history: pd.DataFrame) -> pd.DataFrame:
+    """A row's decisions, newest first, as plain text: when, who, old → new, what, model, note."""
+    if history.empty:
+        return pd.DataFrame(columns=["when", "who", "change", "action", "model", "note"])
+    rows = history.sort_values("id", ascending=False)
+    return pd.DataFrame({
+        "when": [_when(t) for t in rows["created_at"]],
+        "who": rows["user"].astype(str).to_numpy(),
+        "change": [f"{label_text(o)} → {label_text(n)}" for o, n in zip(rows["old_label"], rows["new_label"])],
+        "action": rows["action"].astype(str).to_numpy(),
+        "model": [DASH if pd.isna(v) else f"v{int(v)}" for v in rows["model_version"]],
+        "note": rows["note"].fillna("").astype(str).to_numpy(),
+    })
+
+
+def _when(value: object) -> str:
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M} UTC"
+    return DASH if value is None or pd.isna(value) else str(value)
+
+
+def row_values(row: pd.Series, schema: Schema, key: str) -> pd.DataFrame:
+    """The open row's columns as text with their role: ID, sensitive attributes and features; never PII."""
+    entries = []
+    if schema.id_column and schema.id_column not in schema.pii:
+        entries.append((schema.id_column, key, "ID"))
+    for column in visible_extra_columns(schema):
+        entries.append((column, human_value(row.get(column)), "sensitive (not used by the model)"))
+    for column in schema.features:
+        role = "sensitive + feature" if column in schema.sensitive else "feature"
+        entries.append((column, human_value(row.get(column)), role))
+    return pd.DataFrame(entries, columns=["column", "value", "role"])
+
+
+def open_row(project_id: int) -> str | None:
+    """The row key open in the project's decision panel (kept per project: keys repeat across datasets)."""
+    return st.session_state.get(OPEN, {}).get(project_id)
+
+
+def set_open_row(project_id: int, row_key: str | None) -> None:
+    st.session_state.setdefault(OPEN, {})[project_id] = row_key
+
+
+# --------------------------------------------------------------------------- messages
+def flash(where: str, kind: str, text: str) -> None:
+    st.session_state.setdefault(FLASH, []).append((where, kind, text))
+
+
+def show_flash(where: str) -> None:
+    """Say once, where the person acted, what the last action did (text escaped: it holds names and keys)."""
+    waiting = st.session_state.get(FLASH, [])
+    for item in [m for m in waiting if m[0] == where]:
+        waiting.remove(item)
+        _, kind, text = item
+        icon = {"success": ":material/check_circle:", "error": ":material/error:", "info": ":material/info:"}[kind]
+        getattr(st, kind)(md_escape(text), icon=icon)
+
+
+# --------------------------------------------------------------------------- the write path
+def submit(project_id: int, requests: list[DecisionRequest], *, where: str, advance: str | None = None,
+           opened: str | None = None) -> None:
+    """Record decisions through :mod:`hitl_core.actions`, then say exactly what changed or why not.
+
+    ``opened``: the row the panel showed; when it was saved the panel moves to ``advance``.
+    Conflicts wait in the session until the person applies theirs anyway or keeps the other label.
+    """
+    try:
+        outcome = actions.record_decisions(state.store(), project_id, state.user(), requests)
+    except actions.ActionError as exc:
+        flash(where, "error", f"Nothing was saved: {exc}")
+        return
+    waiting = st.session_state.setdefault(CONFLICTS, {})
+    for request in requests:
+        waiting.pop((project_id, request.row_key), None)
+    by_key = {r.row_key: r for r in requests}
+    for conflict in outcome.conflicts:
+        waiting[(project_id, conflict.row_key)] = (by_key[conflict.row_key], conflict)
+    if outcome.saved:
+        st.session_state[SAVES] = st.session_state.get(SAVES, 0) + 1
+        st.session_state.pop(SELECTED, None)
+        flash(where, "success", outcome.message() + (" A retrain is queued." if outcome.retrain else ""))
+        if opened is not None and any(s.row_key == opened for s in outcome.saved):
+            set_open_row(project_id, advance)
+    st.session_state[RERUN_APP] = True
+
+
+def _decide(project_id: int, row: pd.DataFrame, accept: bool, version: int, advance: str | None) -> None:
+    """The panel's Accept / Save: the row and the label it showed are bound when the button was drawn."""
+    key = str(row.index[0])
+    new_label = row.iloc[0]["predicted"] if accept else st.session_state.get(f"decide_label_{key}")
+    note = st.session_state.get(f"decide_note_{key}", "") or ""
+    requests = loop.decisions_for(row, new_labels=pd.Series({key: new_label}), model_version=version, note=note)
+    submit(project_id, requests, where="panel", advance=advance, opened=key)
+
+
+def accept_selected(project_id: int) -> None:
+    """Accept the predictions of the ticked rows, as the table displayed them when the button was clicked."""
+    selected = st.session_state.get(SELECTED)
+    if not selected or selected["rows"].empty or not selected["widget"].startswith(f"review_table_{project_id}_"):
+        flash("table", "error", "Nothing was saved: no rows are ticked in the table (ticks clear after each save "
+                                "and when the table changes). Tick rows, then accept.")
+        return
+    requests = loop.decisions_for(selected["rows"], new_labels=None, model_version=selected["version"])
+    submit(project_id, requests, where="table")
+
+
+def _apply_mine(project_id: int, row_key: str, advance: str | None, opened: str | None) -> None:
+    waiting = st.session_state.get(CONFLICTS, {})
+    if (project_id, row_key) not in waiting:
+        return
+    request, conflict = waiting.pop((project_id, row_key))
+    submit(project_id, [dataclasses.replace(request, expected=conflict.current)], where="panel",
+           advance=advance, opened=opened)
+
+
+def _keep_theirs(project_id: int, row_key: str) -> None:
+    waiting = st.session_state.get(CONFLICTS, {})
+    if (project_id, row_key) not in waiting:
+        return
+    request, conflict = waiting.pop((project_id, row_key))
+    flash("panel", "info", f"Kept {conflict.changed_by}'s label for row {row_key}: {label_text(conflict.current)}. "
+                           f"Your {request.new_label} was not saved.")
+    st.session_state[RERUN_APP] = True
+
+
+def _picked(project_id: int) -> None:
+    set_open_row(project_id, st.session_state[ROW_PICKER])
+
+
+def view_changed() -> None:
+    """The person chose another view or filter: open its first row unless the open row is in it."""
+    st.session_state[VIEW_CHANGED] = True
+
+
+def consume_rerun_request() -> None:
+    """A full run redraws everything, so a save's request to redraw the page is met by this run."""
+    st.session_state.pop(RERUN_APP, None)
+
+
+def resolve_open_row(project_id: int, pool_index: pd.Index, keys: Sequence[str]) -> str | None:
+    """The row the panel shows: the one the person opened (by key, in any view), else the view's first."""
+    current = open_row(project_id)
+    if st.session_state.pop(VIEW_CHANGED, False) and current not in keys:
+        current = None
+    if current is None or current not in pool_index:
+        current = keys[0] if keys else None
+    set_open_row(project_id, current)
+    return current
+
+
+# --------------------------------------------------------------------------- the table
+def pool_table(project_id: int, display: pd.DataFrame, seen: pd.DataFrame, version: int,
+               **dataframe_options) -> pd.DataFrame:
+    """The view as a table with ticks; returns the ticked rows of ``seen`` (what the person saw).
+
+    ``display`` is what is drawn, ``seen`` the same rows with the raw ``label``, ``predicted`` and
+    ``confidence`` that a decision carries. The newest ticked row opens in the decision panel.
+    """
+    widget = table_widget_key(project_id, display.index, st.session_state.get(SAVES, 0), version)
+    event = st.dataframe(display, key=widget, on_select="rerun", selection_mode="multi-row", **dataframe_options)
+    positions = [p for p in event.selection.rows if 0 <= p < len(seen)]
+    rows = seen.iloc[positions]  # same widget key ⇒ the very rows, in the very order, the ticks were made on
+    before = st.session_state.get(SELECTED)
+    ticked_before = set(before["rows"].index) if before and before["widget"] == widget else set()
+    newly = [k for k in rows.index if k not in ticked_before]
+    if newly:
+        set_open_row(project_id, newly[-1])
+    st.session_state[SELECTED] = {"widget": widget, "rows": rows, "version": version}
+    return rows
+
+
+# --------------------------------------------------------------------------- retrain line
+@st.cache_data(show_spinner=False, max_entries=16)
+def _next_version(project_id: int, current: int | None, running_job: int | None) -> int:
+    """The number the next stored version gets; re-read when the current version or the running job changes."""
+    versions = state.store().model_versions(project_id)
+    return max((v.version for v in versions), default=0) + 1
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def retrain_status(project: Project, shown_version: int) -> None:
+    """Where retraining stands, refreshed every few seconds; a new version redraws the whole page by itself."""
+    store = state.store()
+    current = store.current_version_number(project.id)
+    if current != shown_version:
+        st.rerun(scope="app")
+    status = jobs.retrain_state(store, project.id)
+    line, action = st.columns([4, 1], vertical_alignment="center")
+    upcoming = _next_version(project.id, current, status.running.id if status.running else None)
+    line.caption(f":material/model_training: {status.sentence(upcoming)}")
+    if not status.workers:
+        if status.queued is not None or status.pending_decisions:
+            line.warning(NO_WORKER, icon=":material/warning:")
+        else:
+            line.caption(NO_WORKER)
+    nothing_to_do = status.running is not None or (status.queued is None and not status.pending_decisions)
+    clicked = action.button(
+        "Retrain now", key="review_retrain_now", icon=":material/refresh:", disabled=nothing_to_do,
+        help="Train a new version on the current effective labels: here when no worker runs, else by a worker.")
+    if clicked:
+        if status.workers:
+            job = actions.request_retrain(store, project.id, state.user())
+            line.info(f"Retrain requested (job {job.id}): a worker will store v{upcoming}; this page shows it "
+                      "when it lands.", icon=":material/schedule:")
+        else:
+            state.retrain_here_with_status(project)
+            st.rerun(scope="app")
+
+
+# --------------------------------------------------------------------------- the decision panel
+def _conflicts(project_id: int, open_key: str | None, advance: str | None) -> None:
+    waiting = st.session_state.get(CONFLICTS, {})
+    for (project, row_key), (request, conflict) in list(waiting.items()):
+        if project != project_id:
+            continue
+        with st.container(border=True):
+            st.warning(md_escape(f"Not saved: {conflict.message()} Your decision was {request.new_label}."),
+                       icon=":material/sync_problem:")
+            mine, theirs = st.columns(2)
+            after = advance if row_key == open_key else None
+            mine.button("Apply mine anyway", key=f"conflict_mine_{row_key}", icon=":material/done:",
+                        on_click=_apply_mine, args=(project_id, row_key, after, open_key),
+                        help="Save your label over the one now stored (it stays in the row's history).")
+            theirs.button("Keep theirs", key=f"conflict_theirs_{row_key}", icon=":material/undo:",
+                          on_click=_keep_theirs, args=(project_id, row_key),
+                          help="Drop your decision; nothing is written.")
+
+
+@st.fragment
+def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, keys: list[str],
+                   view_name: str) -> None:
+    """One row: its values, what the model says and why, its history; accept, correct or move on.
+
+    Runs as a fragment, so moving between rows redraws only this panel; a save redraws the page (the
+    counts and the table change) and opens the next row of the view.
+    """
+    if st.session_state.pop(RERUN_APP, False):
+        st.rerun(scope="app")
+    store = state.store()
+    schema = project.schema
+    classes = schema.classes
+    show_flash("panel")
+    key = open_row(project.id)
+    if key not in pool.index:
+        key = keys[0] if keys else None
+        set_open_row(project.id, key)
+    advance = next_key(keys, key, skip={key}) if key is not None else None
+    _conflicts(project.id, key, advance)
+    if key is None:
+        st.info("No row is open: pick a view with rows to review.", icon=":material/info:")
+        return
+    row = pool.loc[key]
+
+    picker, step = st.columns([4, 1], vertical_alignment="bottom")
+    in_view = key in keys
+    options = keys[:MAX_PICKER_ROWS]
+    if key not in options:
+        options = [key, *options]
+    st.session_state[ROW_PICKER] = key
+    picker.selectbox("Row to decide on", options, key=ROW_PICKER, on_change=_picked, args=(project.id,),
+                     format_func=lambda k: k if in_view or k != key else f"{k} (not in this view)",
+                     help=f"The first {MAX_PICKER_ROWS:,} rows of the view, in its order; ticking a row in the "
+                          "table opens it too.")
+    following = next_key(keys, key)
+    step.button("Next row", key="review_next", icon=":material/arrow_forward:", on_click=set_open_row,
+                args=(project.id, following),
+                disabled=following is None, shortcut=SHORTCUTS["next"],
+                help=f"Open the next row of the view without deciding (key **{SHORTCUTS['next'].upper()}**).")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**Row {md_escape(key)}** · predicted **{md_escape(row['predicted'])}** · "
+                    f"confidence **{float(row['confidence']):.2f}**")
+        facts = [f"Given label: {md_escape(label_text(row['given']))}",
+                 f"current label: {md_escape(label_text(row['label']))}"]
+        if row["reviewed"]:
+            facts.append("already reviewed by a person")
+        if not in_view:
+            facts.append(f"not in the current view ({md_escape(view_name)} and filters); Next row opens "
+                         "the view's first row")
+        st.caption(" · ".join(facts))
+        values = row_values(row, schema, key)
+        st.dataframe(values, hide_index=True, key=f"review_values_{key}",
+                     height=min(400, 36 * (len(values) + 1)))
+    with right:
+        st.plotly_chart(charts.class_probabilities(row, classes), width="stretch", key=f"review_probs_{key}")
+        one_row = pool.loc[[key], ["label", "predicted", "confidence"]]
+        with st.form(f"decide_{key}", border=True):
+            st.radio("Correct label", classes, index=classes.index(row["predicted"]), horizontal=True,
+                     key=f"decide_label_{key}", format_func=md_escape)
+            st.text_input("Note (optional)", key=f"decide_note_{key}", max_chars=actions.MAX_NOTE,
+                          placeholder="Why? Kept in the row's history and the audit trail.")
+            accept, save = st.columns(2)
+            accept.form_submit_button(
+                "Accept prediction", icon=":material/check:", shortcut=SHORTCUTS["accept"],
+                on_click=_decide, args=(project.id, one_row, True, version.version, advance),
+                help=f"Store the model's label for this row and open the next one (key "
+                     f"**{SHORTCUTS['accept'].upper()}**).")
+            save.form_submit_button(
+                "Save label", type="primary", icon=":material/edit:", shortcut=SHORTCUTS["save"],
+                on_click=_decide, args=(project.id, one_row, False, version.version, advance),
+                help=f"Store the label chosen above and open the next row (key **{SHORTCUTS['save'].upper()}**).")
+        st.caption(f"Keys: **{SHORTCUTS['accept'].upper()}** accept · **{SHORTCUTS['save'].upper()}** save · "
+                   f"**{SHORTCUTS['next'].upper()}** next row (not while typing in a field).")
+
+    st.markdown("**Decision history of this row**")
+    history = history_frame(store.row_history(project.id, key))
+    if history.empty:
+        st.caption("No decisions on this row yet: its label is the one it came with.")
+    else:
+        st.dataframe(history, hide_index=True, key=f"review_history_{key}")
+
+    st.subheader("Why this prediction?")
+    explain_panel.explanation(project, version, key, row["predicted"])
+    with st.expander("What if? Edit this row's values and compare", icon=":material/science:"):
+        explain_panel.what_if(project, version, key)
