@@ -7,7 +7,7 @@ import streamlit as st
 from hitl_core import charts
 from hitl_core.explain import importance
 from hitl_core.models import MODEL_KINDS
-from hitl_ui import state
+from hitl_ui import retrain_line, state
 from hitl_ui.text import md_escape
 
 state.through_frame(__file__)
@@ -16,6 +16,7 @@ st.title("Explain the model")
 project = state.require_project()
 
 latest = state.current_version(project)
+retrain_line.retrain_status(project, latest.version)
 classes = project.schema.classes
 limit = state.settings().explain_rows
 pool_size = int((state.dataset(project.id, project.dataset_hash).split == "train").sum())

@@ -5,7 +5,7 @@ import streamlit as st
 from hitl_core import charts
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS
-from hitl_ui import state
+from hitl_ui import retrain_line, state
 
 state.through_frame(__file__)
 
@@ -16,6 +16,7 @@ versions = state.store().model_versions(project.id)
 latest = state.current_version(project)
 earlier = [v for v in versions if v.version < latest.version and v.status != "superseded"]
 previous = earlier[-1] if earlier else None
+retrain_line.retrain_status(project, latest.version)
 st.caption(f"Model v{latest.version} · {MODEL_KINDS[latest.model_kind]} · {latest.n_human_labels:,} human labels · "
            f"fit in {latest.fit_seconds:.2f} s · all figures on the validation split unless marked *held-out test*.")
 

@@ -10,7 +10,7 @@ from hitl_core import actions, active, charts
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_ui import review_panel as panel
-from hitl_ui import state
+from hitl_ui import retrain_line, state
 
 state.through_frame(__file__)
 
@@ -36,7 +36,7 @@ st.caption(
     f"{RETRAIN_POLICIES[project.retrain_policy].lower()}"
     + (f" (N = {project.retrain_every})" if project.retrain_policy == "every_n" else "")
 )
-panel.retrain_status(project, version.version)
+retrain_line.retrain_status(project, version.version)
 
 with st.expander("Model and retrain settings", icon=":material/tune:"):
     with st.form("loop_settings"):

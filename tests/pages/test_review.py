@@ -9,7 +9,8 @@ from hitl_core import actions, jobs
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import DecisionRequest
 from hitl_core.store import Store
-from hitl_ui.review_panel import NO_WORKER, human_value, next_key
+from hitl_ui.retrain_line import NO_WORKER
+from hitl_ui.review_panel import human_value, next_key
 from hitl_ui.text import md_escape
 
 REVIEW = "pages/review.py"
