@@ -148,7 +148,7 @@ def record_decisions(store: Store, project_id: int, actor: str, requests: Sequen
                          before={"label": current}, after={"label": request.new_label, "decision": decision_id},
                          note=request.note.strip())
             saved.append(SavedDecision(decision_id, key, current, request.new_label, given_label, action))
-        job = _retrain_if_due(tx, project, actor) if saved else None
+        job = _retrain_if_due(tx, tx.project(project_id), actor) if saved else None  # the policy as of now
     return Outcome(saved, conflicts, job)
 
 
