@@ -128,10 +128,10 @@ def test_utf8_byte_order_mark_does_not_leak_into_the_first_column_name() -> None
 
 
 def test_file_over_the_size_limit_is_rejected_before_parsing() -> None:
-    data = b"a,b\n" + b"1,2\n" * 400_000  # 1.6 MB
-    with pytest.raises(DataError, match=r"1\.6 MB, above the 1 MB limit"):
-        read_table(data, "big.csv", max_bytes=1_000_000)
-    assert len(read_table(data, "big.csv", max_bytes=2_000_000)) == 400_000
+    data = b"a,b\n" + b"1,2\n" * 400_000  # 1.6 MB = 1.5 MiB
+    with pytest.raises(DataError, match=r"1\.5 MiB, above the 1 MiB limit"):
+        read_table(data, "big.csv", max_bytes=1024 * 1024)
+    assert len(read_table(data, "big.csv", max_bytes=2 * 1024 * 1024)) == 400_000
 
 
 def test_file_over_the_size_limit_on_disk_is_rejected(tmp_path: Path) -> None:
