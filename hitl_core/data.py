@@ -479,6 +479,10 @@ def check(
             raise DataError(f"{role} column(s) {missing} are not in the table; pick existing columns.")
         if target in chosen:
             raise DataError(f"'{target}' is the target; it cannot also be a {role} column.")
+    if id_column and id_column in pii:
+        raise DataError(f"'{id_column}' is marked as personal data but chosen as the ID column, and row IDs are shown "
+                        "on every page and in exports; pick an ID that is not personal, or no ID column (row "
+                        "positions are used).")
     if len(frame) == 0:
         raise DataError("The table has no rows.")
 

@@ -375,3 +375,8 @@ def test_content_hash_follows_the_content() -> None:
     changed.loc[0, "size"] += 1
     assert content_hash(changed) != content_hash(frame)
     assert content_hash(frame.rename(columns={"size": "width"})) != content_hash(frame)
+
+
+def test_an_id_column_marked_as_personal_data_is_refused_because_ids_are_shown_everywhere(loan) -> None:
+    with pytest.raises(DataError, match="marked as personal data but chosen as the ID column"):
+        check(loan.frame, loan.target, id_column=loan.id_column, pii=[loan.id_column])
