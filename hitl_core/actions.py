@@ -292,6 +292,34 @@ def _store_version(tx: Tx, project_id: int, trained: loop.TrainedVersion, *, act
     return version
 
 
+def set_current_version(store: Store, project_id: int, actor: str, *, version: int, reason: str) -> ModelVersion:
+    """Roll back to an earlier version, or promote a superseded one: it becomes the project's model.
+
+    The reason is required (it is what the audit trail shows); the next retrain on newer decisions
+    becomes current again by the usual rule.
+    """
+    actor = _check_actor(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAction("Say why: a rollback or promotion needs a reason for the audit trail.")
+    if len(reason) > MAX_NOTE:
+        raise InvalidAction(f"The reason is {len(reason):,} characters; keep it under {MAX_NOTE:,}.")
+    with store.write(project_id) as tx:
+        current = tx.current_version(project_id)
+        target = tx.version(project_id, version)
+        if target is None:
+            raise InvalidAction(f"Project {project_id} has no version {version}; see the version table.")
+        if current is not None and current.version == version:
+            raise InvalidAction(f"v{version} is already the current version.")
+        verb = "promote" if target.status == "superseded" else "rollback"
+        tx.update_project(project_id, current_version=version)
+        tx.mark_accepted(project_id, version)
+        tx.add_event(project_id=project_id, actor=actor, action=verb, object=f"v{version}",
+                     before={"current": current.version if current else None}, after={"current": version},
+                     note=reason)
+        return tx.version(project_id, version)
+
+
 def retrain(store: Store, project_id: int, actor: str, *, trigger: str, dataset: Dataset | None = None,
             threads: int = 1) -> ModelVersion:
     """Train on the current labels in this process and record the version (no job, no worker)."""

@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         if args.command in cli_db.COMMANDS:
-            return cli_db.run(args, settings, lambda spec, s: load_source(spec, s, args.encoding))
+            encoding = getattr(args, "encoding", None)
+            return cli_db.run(args, settings, lambda spec, s: load_source(spec, s, encoding))
         if args.command == "check":
             _print_report(_validated(args, settings)[3])
         elif args.command == "explain":

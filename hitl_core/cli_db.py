@@ -1,4 +1,5 @@
-"""Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``, ``export``.
+"""Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
+``rollback``, ``predict``, ``export``.
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
 2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``).
@@ -13,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, export, jobs
+from hitl_core import actions, export, jobs, loop
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
 from hitl_core.models import MODEL_KINDS
@@ -22,7 +23,7 @@ from hitl_core.store import Store
 
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
-COMMANDS = ("project", "label", "retrain", "worker", "versions", "export")
+COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,18 @@ def add_parsers(commands, add_data_args) -> None:
     versions.add_argument("--json", action="store_true", help="print JSON")
     _db_args(versions)
 
+    rollback = commands.add_parser("rollback", help="make an earlier (or a superseded) version the current model")
+    rollback.add_argument("--project", type=int, required=True)
+    rollback.add_argument("--to", type=int, required=True, help="the version number")
+    rollback.add_argument("--reason", required=True, help="why (shown in the audit trail)")
+    _db_args(rollback)
+
+    predict = commands.add_parser("predict", help="score a table with the project's current version")
+    predict.add_argument("--project", type=int, required=True)
+    predict.add_argument("data", help="a .csv/.xlsx/.parquet file with the project's feature columns")
+    predict.add_argument("--out", type=Path, required=True, help="CSV or Parquet (by suffix)")
+    _db_args(predict)
+
     out = commands.add_parser("export", help="labels, decisions or events as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
     out.add_argument("--what", choices=["labels", "decisions", "events"], required=True)
@@ -93,6 +106,12 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _retrain(args, settings, store)
         if args.command == "versions":
             return _versions(args, store)
+        if args.command == "rollback":
+            version = actions.set_current_version(store, args.project, args.actor, version=args.to, reason=args.reason)
+            print(json.dumps({"project": args.project, "current": version.version}))
+            return 0
+        if args.command == "predict":
+            return _predict(args, settings, store, load_source)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
         args.out.write_bytes(export.write_table(frame, args.format))
         print(f"wrote {len(frame):,} rows to {args.out}")
@@ -164,4 +183,17 @@ def _versions(args, store: Store) -> int:
         for v in versions:
             print(f"v{v['version']:<4} {v['status']:<11} {v['n_decisions']:>6} decisions  {v['model']:<7} "
                   f"accuracy {v['metrics']['validation'].get('accuracy', float('nan')):.3f}  {v['reason']}")
+    return 0
+
+
+def _predict(args, settings: Settings, store: Store, load_source) -> int:
+    """Row key, predicted class, confidence and per-class probabilities from the current version."""
+    project = store.project(args.project)
+    current = store.current_version(project.id)
+    _, frame = load_source(args.data, settings)
+    scored = loop.score_table(store.load_model(project.id, current.version), project.schema, frame,
+                              threads=settings.threads)
+    fmt = "parquet" if args.out.suffix.lower() == ".parquet" else "csv"
+    args.out.write_bytes(export.write_table(scored, fmt))
+    print(json.dumps({"rows": len(scored), "version": current.version, "out": str(args.out)}))
     return 0

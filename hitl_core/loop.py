@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hitl_core.data import Dataset
+from hitl_core.data import Dataset, DataError, Schema, row_keys
 from hitl_core.evaluate import classification_metrics, confusion
 from hitl_core.fairness import summaries as fairness_summaries
 from hitl_core.models import BASELINE_KINDS, FittedModel, fit, predict_with_confidence
@@ -211,6 +211,23 @@ def with_labels(scored: pd.DataFrame, dataset: Dataset, decisions: pd.DataFrame)
     frame["disagrees"] = frame["label"].notna() & (frame["label"] != frame["predicted"])
     frame["reviewed"] = frame.index.isin(decisions["row_key"]) if not decisions.empty else False
     return frame
+
+
+def score_table(model: FittedModel, schema: Schema, frame: pd.DataFrame, *, threads: int = 1) -> pd.DataFrame:
+    """Predictions for a new table with the project's feature columns, keyed like the project's rows.
+
+    Columns: ``row`` (the ID column's value, else the position), ``predicted``, ``confidence`` and one
+    ``p(<class>)`` per class. A table without some feature columns is refused, naming them.
+    """
+    missing = [c for c in schema.features if c not in frame.columns]
+    if missing:
+        raise DataError(f"The table lacks the model's feature column(s) {missing[:10]}; use a file with the same "
+                        "columns as the project's data.")
+    if schema.id_column and schema.id_column not in frame.columns:
+        raise DataError(f"The table lacks the ID column '{schema.id_column}' that keys the project's rows.")
+    X = frame.loc[:, list(schema.features)].set_axis(row_keys(frame, schema.id_column), axis=0)
+    scored = predict_with_confidence(model, X, schema.classes, threads=threads).to_frame()
+    return scored.rename_axis("row").reset_index()
 
 
 def decisions_for(rows: pd.DataFrame, *, new_labels: pd.Series | None, model_version: int | None,

@@ -448,6 +448,17 @@ class Tx:
             ModelVersionRow.project_id == project_id, ModelVersionRow.version == current)).first()
         return None if row is None else _version(row, current)
 
+    def version(self, project_id: int, version: int) -> ModelVersion | None:
+        row = self.session.scalars(select(ModelVersionRow).where(
+            ModelVersionRow.project_id == project_id, ModelVersionRow.version == version)).first()
+        current = self.session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+        return None if row is None else _version(row, current)
+
+    def mark_accepted(self, project_id: int, version: int) -> None:
+        """A superseded version that was made current is no longer "superseded" once replaced again."""
+        self.session.execute(update(ModelVersionRow).where(
+            ModelVersionRow.project_id == project_id, ModelVersionRow.version == version).values(status="accepted"))
+
     def add_model_version(self, project_id: int, *, model: FittedModel, n_human_labels: int, n_train: int,
                           n_decisions: int, last_decision_id: int, trigger: str, evaluation: dict,
                           status: str, status_reason: str, job_id: int | None) -> ModelVersion:

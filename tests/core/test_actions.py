@@ -198,3 +198,38 @@ def test_a_project_whose_first_fit_fails_leaves_nothing_behind(store: Store, win
         actions.create_project(store, "ana", name="broken", source="test", frame=one_class, schema=wine_schema,
                                model_kind="logreg")
     assert store.projects() == [] and store.events().empty
+
+
+def test_a_rollback_makes_the_earlier_version_current_and_predicts_exactly_as_it_did(store: Store,
+                                                                                    project: Project) -> None:
+    dataset = store.load_dataset(project)
+    v1_before = store.load_model(project.id, 1).estimator.predict_proba(dataset.features)
+    key, given = _row(store, project)
+    actions.record_decision(store, project.id, "ana", DecisionRequest(key, _other(project, given)))
+    actions.retrain(store, project.id, "ana", trigger="manual")
+    rolled = actions.set_current_version(store, project.id, "lead", version=1, reason="v2 is worse on group b")
+    assert rolled.status == "current" and store.current_version(project.id).version == 1
+    after = store.load_model(project.id, store.current_version_number(project.id)).estimator.predict_proba(
+        dataset.features)
+    assert (after == v1_before).all()
+    event = store.events(project.id).iloc[-1]
+    assert (event["action"], event["actor"], event["note"]) == ("rollback", "lead", "v2 is worse on group b")
+    assert json.loads(event["before"]) == {"current": 2} and json.loads(event["after"]) == {"current": 1}
+
+
+def test_a_superseded_version_can_be_promoted_with_a_reason(store: Store, project: Project) -> None:
+    stale = loop.train_snapshot(store, project)
+    key, given = _row(store, project)
+    actions.record_decision(store, project.id, "ana", DecisionRequest(key, _other(project, given)))
+    actions.retrain(store, project.id, "ana", trigger="manual")
+    late = actions.record_version(store, project.id, stale, actor="worker", trigger="correction")
+    promoted = actions.set_current_version(store, project.id, "lead", version=late.version, reason="checked by hand")
+    assert promoted.status == "current" and store.events(project.id).iloc[-1]["action"] == "promote"
+
+
+@pytest.mark.parametrize("version, reason, message", [(9, "why", "has no version 9"), (1, "", "needs a reason"),
+                                                      (1, "same", "already the current version")])
+def test_a_rollback_needs_an_existing_other_version_and_a_reason(store: Store, project: Project, version: int,
+                                                                 reason: str, message: str) -> None:
+    with pytest.raises(actions.InvalidAction, match=message):
+        actions.set_current_version(store, project.id, "lead", version=version, reason=reason)

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from hitl_core.samples import load_sample
 from hitl_core.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,3 +87,32 @@ def test_unknown_project_exits_2(made) -> None:
     db, _ = made
     done = cli("versions", "--project", "999", "--json", db=db)
     assert done.returncode == 2 and "No project 999" in done.stderr
+
+
+def test_rollback_and_predict_use_the_chosen_version(made, tmp_path: Path) -> None:
+    db, project_id = made
+    cli("retrain", "--project", str(project_id), "--wait", db=db)
+    done = cli("rollback", "--project", str(project_id), "--to", "1", "--reason", "back to the start", db=db,
+               actor="lead")
+    assert done.returncode == 0 and json.loads(done.stdout)["current"] == 1
+    versions = json.loads(cli("versions", "--project", str(project_id), "--json", db=db).stdout)
+    assert [v["version"] for v in versions if v["status"] == "current"] == [1]
+
+
+    table = tmp_path / "new.csv"
+    load_sample("wine").frame.drop(columns="target").head(7).to_csv(table, index=False)
+    out = tmp_path / "pred.csv"
+    scored = cli("predict", "--project", str(project_id), str(table), "--out", str(out), db=db)
+    assert scored.returncode == 0 and json.loads(scored.stdout) == {"rows": 7, "version": 1, "out": str(out)}
+
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:3]) == ["row", "predicted", "confidence"] and len(frame) == 7
+    assert (frame[["p(class_0)", "p(class_1)", "p(class_2)"]].sum(axis=1).round(9) == 1).all()
+
+
+def test_predict_on_a_table_without_the_features_exits_2_naming_them(made, tmp_path: Path) -> None:
+    db, project_id = made
+    table = tmp_path / "other.csv"
+    table.write_text("a,b\n1,2\n")
+    done = cli("predict", "--project", str(project_id), str(table), "--out", str(tmp_path / "x.csv"), db=db)
+    assert done.returncode == 2 and "lacks the model's feature column(s)" in done.stderr
