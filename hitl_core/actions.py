@@ -238,8 +238,7 @@ def _request_retrain(tx: Tx, project: Project, actor: str, *, trigger: str, log:
 
 def _retrain_if_due(tx: Tx, project: Project, actor: str) -> Job | None:
     """After decisions: queue a retrain when the policy asks (the decision events already say why)."""
-    current = tx.current_version(project.id)
-    pending = tx.last_decision_count_after(project.id, current.last_decision_id if current else 0)
+    pending = tx.last_decision_count_after(project.id, tx.current_snapshot(project.id))
     if not loop.retrain_due(project, pending):
         return None
     return _request_retrain(tx, project, actor, trigger="correction", log=False)

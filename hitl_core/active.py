@@ -469,22 +469,25 @@ DESCRIPTIONS: dict[str, str] = {
 def rank_pool(strategy: str, proba: pd.DataFrame | np.ndarray, *, labels=None, features: np.ndarray | None = None,
               committee: np.ndarray | None = None, batch_size: int = 20, seed: int = 0,
               min_labels: int = COLD_START_LABELS, threads: int = 1) -> pd.DataFrame:
-    """Order the review queue by a strategy: the next batch first, then every other candidate by score.
+    """The next batch a strategy asks for, in order, and every candidate's score.
+
+    Only the batch is ranked and explained in words: formatting a reason for each of a million
+    queued rows took seconds (the other candidates are ordered by ``score``).
 
     Parameters
     ----------
     proba : frame of shape (n_rows, n_classes) with ``p(<class>)`` columns (e.g. the review pool's), or
         an array; the frame's index becomes the result's index
     labels : effective labels aligned with ``proba`` (missing = unlabeled); labelled rows leave the
-        queue (``rank`` and ``score`` missing). ``None``: every row is a candidate and no cold-start
-        check is made (the model exists and was trained elsewhere).
+        queue (``score`` missing). ``None``: every row is a candidate and no cold-start check is made
+        (the model exists and was trained elsewhere).
 
     Returns
     -------
-    Frame indexed like ``proba`` with ``rank`` (1 = ask first; missing for rows not in the queue),
-    ``score`` (higher = ask sooner), ``in_batch`` (the next ``batch_size`` rows) and ``reason`` (why the
-    row is there, in words). ``frame.attrs`` holds ``strategy``, ``used`` and ``reason`` (the whole
-    queue's reason, e.g. a cold start).
+    Frame indexed like ``proba`` with ``rank`` (1 = ask first; missing outside the batch), ``score``
+    (higher = ask sooner), ``in_batch`` (the next ``batch_size`` rows) and ``reason`` (why a batch row
+    is there, in words; empty elsewhere). ``frame.attrs`` holds ``strategy``, ``used`` and ``reason``
+    (the whole queue's reason, e.g. a cold start).
     """
     index = proba.index if isinstance(proba, pd.DataFrame) else pd.RangeIndex(len(proba))
     classes = ([c[2:-1] if c.startswith("p(") and c.endswith(")") else c for c in map(str, proba.columns)]
@@ -496,18 +499,16 @@ def rank_pool(strategy: str, proba: pd.DataFrame | np.ndarray, *, labels=None, f
         labels = labels.reindex(index) if isinstance(proba, pd.DataFrame) else labels
     result = query(strategy, labels, proba=values, features=features, committee=committee, batch_size=batch_size,
                    seed=seed, min_labels=min_labels, threads=threads)
-    candidates = unlabeled(labels)
-    order = _top(result.scores, candidates, int(candidates.sum()))
-    order = np.concatenate([result.indices, order[~np.isin(order, result.indices)]])
-    rank = np.full(len(values), -1)
-    rank[order] = np.arange(1, len(order) + 1)
-    in_batch = np.zeros(len(values), dtype=bool)
-    in_batch[result.indices] = True
+    batch = np.asarray(result.indices, dtype=np.int64)
+    rank = np.zeros(len(values), dtype=np.int64)
+    rank[batch] = np.arange(1, len(batch) + 1)
+    in_batch = rank > 0
     reasons = np.full(len(values), "", dtype=object)
-    reasons[order] = _row_reasons(result.used, values[order], result.scores[order], in_batch[order], classes,
+    reasons[batch] = _row_reasons(result.used, values[batch], result.scores[batch], in_batch[batch], classes,
                                   cold_start=result.cold_start)
-    frame = pd.DataFrame({"rank": pd.array(np.where(rank > 0, rank, None), dtype="Int64"),
-                          "score": result.scores, "in_batch": in_batch, "reason": reasons}, index=index)
+    # an explicit object Series: from a bare object array pandas 3 infers its string dtype (~120 ms at 1M rows)
+    frame = pd.DataFrame({"rank": pd.arrays.IntegerArray(rank, ~in_batch), "score": result.scores,
+                          "in_batch": in_batch, "reason": pd.Series(reasons, index=index, dtype=object)}, index=index)
     frame.attrs.update(strategy=strategy, used=result.used, reason=result.reason)
     return frame
 

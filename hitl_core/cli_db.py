@@ -59,7 +59,8 @@ def add_parsers(commands, add_data_args) -> None:
 
     worker = commands.add_parser("worker", help="train requested versions, taking jobs from the database")
     worker.add_argument("--once", action="store_true", help="stop when the queue is empty")
-    worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks at an empty queue")
+    worker.add_argument("--poll", type=float, default=0.2,
+                        help="seconds between looks at an empty queue (an idle look is one read)")
     _db_args(worker)
 
     versions = commands.add_parser("versions", help="a project's model versions")

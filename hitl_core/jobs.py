@@ -20,6 +20,7 @@ from hitl_core.records import Job, ModelVersion
 from hitl_core.store import Store
 
 MAX_ATTEMPTS = 3
+CLAIM_LOCK_WAIT = 2.0  # seconds a claim waits for a project's writers (skipping at once starved it under load)
 WORKER_ALIVE = timedelta(seconds=15)  # a worker that beat within this is shown as running
 
 
@@ -36,8 +37,8 @@ def claim(store: Store, worker: str, *, project_id: int | None = None) -> Job | 
     """Take the oldest queued job of a project that has none running; first return stale jobs to the queue."""
     if not any(j.status == "queued" for j in _open(store, project_id)) and not _has_stale(store):
         return None  # the common idle case: one read, no write lock
-    now = datetime.now(timezone.utc)
     with store.write() as tx:
+        now = datetime.now(timezone.utc)  # after the lock: never before the previous job's finish
         for job in tx.running_jobs():
             if job.heartbeat_at is None or now - job.heartbeat_at > lease():
                 if job.attempts >= MAX_ATTEMPTS:
@@ -48,8 +49,8 @@ def claim(store: Store, worker: str, *, project_id: int | None = None) -> Job | 
                              object=f"job {job.id}", before={"worker": job.worker, "attempts": job.attempts})
         candidates = [project_id] if project_id is not None else tx.queued_project_ids()
         for pid in candidates:
-            if not tx.try_lock_project(pid):
-                continue  # another worker is claiming this project's job right now (PostgreSQL)
+            if not tx.wait_for_project(pid, seconds=CLAIM_LOCK_WAIT):
+                continue  # held longer than a decision takes: another worker is claiming it (PostgreSQL)
             open_jobs = tx.open_jobs(pid)
             queued = [j for j in open_jobs if j.status == "queued"]
             if queued and not any(j.status == "running" for j in open_jobs):

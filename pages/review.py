@@ -126,7 +126,7 @@ order = f4.selectbox("Sort", ["Strategy rank", "Least confident first", "Most co
 view = pool.loc[views[view_name]]
 view = view[view["predicted"].isin(predicted) & view["confidence"].between(low, high)]
 if order == "Strategy rank":
-    view = view.sort_values(["rank", "confidence"], na_position="last", kind="stable")
+    view = view.sort_values(["rank", "score"], ascending=[True, False], na_position="last", kind="stable")
 elif order == "Row ID":
     view = view.sort_index()
 else:
@@ -162,8 +162,8 @@ else:
             "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
                                                           format="%.2f"),
             **{c: st.column_config.NumberColumn(c, format="%.2f") for c in probability_columns},
-            "rank": st.column_config.NumberColumn("rank", format="%d", help="Place in the strategy's queue; "
-                                                                             "— = not in the queue."),
+            "rank": st.column_config.NumberColumn("rank", format="%d", help="Place in the strategy's next batch; "
+                                                                             "— = not in it (sorted by score)."),
             **{c: st.column_config.NumberColumn(c, format="localized") for c in numeric},
             **{c: st.column_config.Column(c, help="Sensitive attribute: shown to you, not used by the model.")
                for c in extra},

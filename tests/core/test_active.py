@@ -270,18 +270,21 @@ def test_rank_pool_orders_the_queue_and_says_why():
     proba, labels = _review_pool()
     ranked = active.rank_pool("margin", proba, labels=labels, batch_size=2, min_labels=0)
     assert list(ranked.index) == list(proba.index)
-    assert ranked["rank"].dropna().astype(int).to_dict() == {"k1": 4, "k2": 1, "k3": 3, "k4": 2}
+    assert ranked["rank"].dropna().astype(int).to_dict() == {"k2": 1, "k4": 2}, "only the batch is ranked"
     assert ranked.loc[["k5", "k6"], "rank"].isna().all(), "labelled rows leave the queue"
     assert ranked.loc[["k5", "k6"], "score"].isna().all()
+    assert ranked.loc[["k1", "k2", "k3", "k4"], "score"].notna().all()
+    assert ranked.loc["k3", "score"] > ranked.loc["k1", "score"], "the rest of the queue is ordered by score"
     assert ranked["in_batch"].tolist() == [False, True, False, True, False, False]
     assert ranked.loc["k2", "reason"] == "next batch · torn: no 51% vs yes 49%"
+    assert ranked.loc["k1", "reason"] == "", "reasons are formatted for the batch only"
     assert ranked.attrs["used"] == "margin"
 
 
-def test_rank_pool_without_labels_ranks_every_row_and_skips_the_cold_start_check():
+def test_rank_pool_without_labels_scores_every_row_and_skips_the_cold_start_check():
     proba, _ = _review_pool()
     ranked = active.rank_pool("least_confident", proba, batch_size=3)
-    assert ranked["rank"].notna().all() and sorted(ranked["rank"]) == [1, 2, 3, 4, 5, 6]
+    assert ranked["score"].notna().all() and sorted(ranked["rank"].dropna()) == [1, 2, 3]
     assert ranked.attrs["used"] == "least_confident"
     assert ranked.sort_values("rank").index[0] == "k2"
 
