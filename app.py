@@ -9,6 +9,7 @@ pages = {
     "Loop": [
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        st.Page("pages/versions.py", title="Versions", icon=":material/history_toggle_off:"),
         st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
         st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),

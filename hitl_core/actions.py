@@ -310,7 +310,8 @@ def set_current_version(store: Store, project_id: int, actor: str, *, version: i
             raise InvalidAction(f"Project {project_id} has no version {version}; see the version table.")
         if current is not None and current.version == version:
             raise InvalidAction(f"v{version} is already the current version.")
-        verb = "promote" if target.status == "superseded" else "rollback"
+        verb = ("promote" if target.status == "superseded" else
+                "rollback" if current is None or version < current.version else "restore")
         tx.update_project(project_id, current_version=version)
         tx.mark_accepted(project_id, version)
         tx.add_event(project_id=project_id, actor=actor, action=verb, object=f"v{version}",
