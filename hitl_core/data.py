@@ -443,11 +443,13 @@ class ValidationReport:
 
 def labels_as_text(values: pd.Series) -> pd.Series:
     """Labels as plain strings ('1', not '1.0'); missing or blank stays missing (= unlabeled)."""
-    series = values.copy()
+    series = values
     if pd.api.types.is_float_dtype(series) and series.dropna().mod(1).eq(0).all():
         series = series.astype("Int64")
-    text = series.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
-    return text.map(lambda v: None if v in (None, "") else v).astype(object)
+    text = series.astype("string").str.strip()  # vectorised: a per-row lambda cost ~0.2 s per 100k rows
+    text = text.mask(text == "")
+    return pd.Series(np.where(text.isna().to_numpy(), None, text.to_numpy(dtype=object)), index=values.index,
+                     dtype=object, name=values.name)
 
 
 def _is_identifier_like(column: pd.Series) -> bool:

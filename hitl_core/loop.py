@@ -194,19 +194,23 @@ def pool_predictions(model: FittedModel, dataset: Dataset, decisions: pd.DataFra
     Columns: ``given``, ``label`` (effective), ``predicted``, ``confidence``, ``p(<class>)``…,
     ``disagrees`` (labelled and predicted differently) and ``reviewed`` (a person decided on it).
     """
+    return with_labels(score_pool(model, dataset, threads=threads), decisions)
+
+
+def score_pool(model: FittedModel, dataset: Dataset, *, threads: int = 1) -> pd.DataFrame:
+    """One version's predictions on the pool rows, after the ``given`` labels: what does not change per decision."""
     rows = dataset.rows("train")
     scored = predict_with_confidence(model, dataset.features.loc[rows], dataset.schema.classes,
                                      threads=threads).to_frame()
-    return with_labels(scored, dataset, decisions)
+    scored.insert(0, "given", dataset.labels.loc[rows].to_numpy(dtype=object))
+    return scored
 
 
-def with_labels(scored: pd.DataFrame, dataset: Dataset, decisions: pd.DataFrame) -> pd.DataFrame:
-    """Pool predictions of one version (``predict_with_confidence(...).to_frame()`` on the pool rows) beside
-    the given and effective labels: cheap, so a new decision does not re-score the pool."""
-    rows = scored.index
-    labels = effective_labels(dataset.labels, decisions).loc[rows]
+def with_labels(scored: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Pool predictions of one version with a ``given`` column, beside the effective labels after
+    ``decisions``: cheap (no re-scoring, no re-reading the given labels), so it can run per decision."""
+    labels = effective_labels(scored["given"], decisions)
     frame = scored.copy()
-    frame.insert(0, "given", dataset.labels.loc[rows].to_numpy(dtype=object))
     frame.insert(1, "label", labels.to_numpy(dtype=object))
     frame["disagrees"] = frame["label"].notna() & (frame["label"] != frame["predicted"])
     frame["reviewed"] = frame.index.isin(decisions["row_key"]) if not decisions.empty else False

@@ -15,7 +15,7 @@ from hitl_core import actions, active, jobs, loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
-from hitl_core.models import FittedModel, predict_with_confidence
+from hitl_core.models import FittedModel
 from hitl_core.records import ModelVersion, Project
 from hitl_core.samples import load_sample
 from hitl_core.store import Store
@@ -137,13 +137,11 @@ def model(project_id: int, version: int) -> FittedModel:
 
 @st.cache_data(show_spinner="Scoring the review pool…", max_entries=4)
 def scored_pool(project_id: int, version: int) -> pd.DataFrame:
-    """Predictions of one version on the pool with the feature columns: computed once per version."""
+    """Predictions of one version on the pool with the given labels and the feature columns: once per version."""
     project = store().project(project_id)
     data = dataset(project_id, project.dataset_hash)
-    rows = data.rows("train")
-    scored = predict_with_confidence(model(project_id, version), data.features.loc[rows], data.schema.classes,
-                                     threads=settings().threads).to_frame()
-    return scored.join(data.frame.loc[rows, list(data.schema.features)])
+    scored = loop.score_pool(model(project_id, version), data, threads=settings().threads)
+    return scored.join(data.frame.loc[scored.index, list(data.schema.features)])
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -152,10 +150,7 @@ def pool(project_id: int, version: int, last_decision_id: int) -> pd.DataFrame:
 
     Re-read per decision, but only the labels: the scores come from :func:`scored_pool`.
     """
-    project = store().project(project_id)
-    data = dataset(project_id, project.dataset_hash)
-    return loop.with_labels(scored_pool(project_id, version), data,
-                            store().decisions(project_id, up_to=last_decision_id))
+    return loop.with_labels(scored_pool(project_id, version), store().decisions(project_id, up_to=last_decision_id))
 
 
 def retrain_here_with_status(project: Project) -> None:

@@ -454,6 +454,8 @@ def test_queue_is_ordered_by_strategy_and_labelled_rows_leave_it(start_app):
 
 def test_triage_chart_shows_the_cost_of_the_threshold(start_app):
     at = _review(start_app)
+    assert not at.get("plotly_chart") or "triage" not in " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    at.toggle(key="review_triage").set_value(True).run()
     at.slider(key="triage_human").set_value(0.8).run()
     assert not at.exception
     titles = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
