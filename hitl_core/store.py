@@ -109,9 +109,9 @@ class ModelVersionRow(Base):
     fit_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     metrics_json: Mapped[str] = mapped_column(Text)  # {"validation", "test", "baselines", "confusion", "fairness"?}
-    model_blob: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only by load_model: a skops file (model_files)
+    model_blob: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # a skops file, read only by load_model
     model_sha256: Mapped[str] = mapped_column(String(64), default="")  # of model_blob, checked before it is read
-    model_format: Mapped[str] = mapped_column(String(10), default=model_files.FORMAT)  # "pickle": not converted, refused
+    model_format: Mapped[str] = mapped_column(String(10), default=model_files.FORMAT)  # "pickle": refused on load
     last_decision_id: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default="accepted")  # accepted (was current) | superseded
     status_reason: Mapped[str] = mapped_column(Text, default="")
