@@ -7,7 +7,7 @@ Two timings per correction, on a SQLite file, for a project with retrain policy 
   retrain job the policy asks for). This is what a person waits for after a click.
 * **retrain** (engine): what a worker does with that job, ``loop.train_snapshot(store, project)``
   (load the dataset and the decisions, effective labels, fit, baselines, validation + test metrics)
-  then ``actions.record_version(store, project_id, trained, ...)`` (pickle and store the version,
+  then ``actions.record_version(store, project_id, trained, ...)`` (serialise with skops and store the version,
   move ``project.current_version``). The queued job itself is left alone; no worker runs here.
 
 Plain: ``build_pipeline(kind, schema).fit(X_train, y_train)``, ``predict_proba`` on validation and the
@@ -54,7 +54,7 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from hitl_core import actions, loop, store as store_module
+from hitl_core import actions, loop, model_files
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS, build_pipeline
@@ -122,7 +122,7 @@ def plain_run(kind: str, dataset: Dataset, labels: pd.Series, *, seed: int, thre
 CATEGORIES = (  # of the retrain; the click is timed on its own
     "load dataset (parquet)", "load decisions", "effective labels",
     "dataset.features/labels", "fit model", "baselines (fit+score)", "evaluation (predict+metrics)",
-    "fairness (validation)", "pickle+compress", "store version (SQL)", "other (glue)",
+    "fairness (validation)", "serialise (skops)", "store version (SQL)", "other (glue)",
 )
 
 
@@ -162,18 +162,6 @@ class Breakdown:
         return wrapper
 
 
-class _Timed:
-    """A module proxy whose named functions are wrapped (pickle.dumps, zlib.compress inside hitl_core.store)."""
-
-    def __init__(self, module, names, wrap):
-        self._module = module
-        for name in names:
-            setattr(self, name, wrap(getattr(module, name)))
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-
 @contextmanager
 def instrumented(breakdown: Breakdown):
     """Patch the public functions a retrain goes through (no edit to hitl_core); undo on exit."""
@@ -192,6 +180,7 @@ def instrumented(breakdown: Breakdown):
         (Store, "load_dataset", "load dataset (parquet)"),
         (Store, "decisions", "load decisions"),
         (actions, "record_version", "store version (SQL)"),
+        (model_files, "dumps", "serialise (skops)"),
         (loop, "train_snapshot", "other (glue)"),
         (loop, "train_and_evaluate", "other (glue)"),
         (loop, "effective_labels", "effective labels"),
@@ -206,15 +195,12 @@ def instrumented(breakdown: Breakdown):
     ]
     patches = [p for p in patches if p[1] in p[0].__dict__]  # functions this version of the engine has
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
-    saved += [(Dataset, "features", Dataset.__dict__["features"]), (Dataset, "labels", Dataset.__dict__["labels"]),
-              (store_module, "pickle", store_module.pickle), (store_module, "zlib", store_module.zlib)]
+    saved += [(Dataset, "features", Dataset.__dict__["features"]), (Dataset, "labels", Dataset.__dict__["labels"])]
     try:
         for owner, name, category in patches:
             setattr(owner, name, breakdown.wrap(getattr(owner, name), category))
         for name in ("features", "labels"):
             setattr(Dataset, name, property(breakdown.wrap(Dataset.__dict__[name].fget, "dataset.features/labels")))
-        store_module.pickle = _Timed(store_module.pickle, ["dumps"], lambda f: breakdown.wrap(f, "pickle+compress"))
-        store_module.zlib = _Timed(store_module.zlib, ["compress"], lambda f: breakdown.wrap(f, "pickle+compress"))
         yield breakdown
     finally:
         for owner, name, original in saved:

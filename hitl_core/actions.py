@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from hitl_core import loop
+from hitl_core import loop, model_files
 from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import (
@@ -253,12 +253,13 @@ def record_version(store: Store, project_id: int, trained: loop.TrainedVersion, 
     took it) is discarded: ``None``. A version trained on an older snapshot than the current one
     is stored as *superseded*, with the reason, and the project keeps its model.
     """
+    stored = model_files.dumps(trained.model)  # before the lock: serialising a forest takes a while
     with store.write(project_id) as tx:
         if job is not None and not tx.owns_job(job.id, worker):
             tx.add_event(project_id=project_id, actor=actor, action="version_discarded", object=f"job {job.id}",
                          after={"reason": "the job was taken over by another worker after its lease expired"})
             return None
-        return _store_version(tx, project_id, trained, actor=actor, trigger=trigger, job=job)
+        return _store_version(tx, project_id, trained, stored, actor=actor, trigger=trigger, job=job)
 
 
 def _moves_forward(trained: loop.TrainedVersion, job: Job | None, current: ModelVersion | None) -> bool:
@@ -268,8 +269,8 @@ def _moves_forward(trained: loop.TrainedVersion, job: Job | None, current: Model
     return job is None or job.id >= (current.job_id or 0)
 
 
-def _store_version(tx: Tx, project_id: int, trained: loop.TrainedVersion, *, actor: str, trigger: str,
-                   job: Job | None) -> ModelVersion:
+def _store_version(tx: Tx, project_id: int, trained: loop.TrainedVersion, stored: model_files.ModelFile, *,
+                   actor: str, trigger: str, job: Job | None) -> ModelVersion:
     current = tx.current_version(project_id)
     forward = _moves_forward(trained, job, current)
     reason = ("" if forward else
@@ -279,7 +280,7 @@ def _store_version(tx: Tx, project_id: int, trained: loop.TrainedVersion, *, act
         project_id, model=trained.model, n_human_labels=trained.n_human_labels, n_train=trained.n_train,
         n_decisions=trained.n_decisions, last_decision_id=trained.last_decision_id, trigger=trigger,
         evaluation=trained.metrics(), status="accepted" if forward else "superseded", status_reason=reason,
-        job_id=job.id if job else None)
+        job_id=job.id if job else None, stored=stored)
     if forward:
         tx.update_project(project_id, current_version=version.version)
     if job is not None:
@@ -340,6 +341,7 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
         dataset = Dataset(name=name, frame=dataset.frame, schema=schema,
                           split=store.load_dataset_split(dataset_hash))
     first = loop.train_first(dataset, model_kind, seed=seed, threads=threads)  # a failing fit leaves nothing behind
+    stored = model_files.dumps(first.model)
     store.save_dataset(dataset, dataset_hash)
     with store.write() as tx:
         project = tx.add_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
@@ -347,5 +349,5 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
         tx.add_event(project_id=project.id, actor=actor, action="project_created", object=f"project {project.id}",
                      after={"name": name, "source": source, "rows": len(dataset.frame), "target": schema.target,
                             "model_kind": model_kind, **settings})
-        version = _store_version(tx, project.id, first, actor=actor, trigger="initial", job=None)
+        version = _store_version(tx, project.id, first, stored, actor=actor, trigger="initial", job=None)
         return tx.project(project.id), version

@@ -15,6 +15,7 @@ import pandas as pd
 
 from hitl_core import cli_db
 from hitl_core.actions import InvalidAction
+from hitl_core.model_files import UntrustedModel
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
 from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRICS, FairnessReport, breakdown
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             _run_fairness(args, settings)
         else:
             _run_simulation(args, settings)
-    except (DataError, InvalidAction) as exc:
+    except (DataError, InvalidAction, UntrustedModel) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

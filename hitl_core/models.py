@@ -1,7 +1,8 @@
 """Model catalogue, the preprocessing pipeline and predictions with confidence.
 
 Every model is one scikit-learn ``Pipeline`` (impute → one-hot / scale → estimator) so that it
-can be pickled, explained column by column and retrained on any labels.
+can be stored as a skops file (``hitl_core.model_files``), explained column by column and
+retrained on any labels.
 """
 from __future__ import annotations
 

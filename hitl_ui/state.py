@@ -15,6 +15,7 @@ from hitl_core import actions, active, jobs, loop
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
+from hitl_core.model_files import UntrustedModel
 from hitl_core.models import FittedModel
 from hitl_core.records import ModelVersion, Project
 from hitl_core.samples import load_sample
@@ -130,9 +131,18 @@ def dataset(project_id: int, dataset_hash: str) -> Dataset:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def model(project_id: int, version: int) -> FittedModel:
+def _stored_model(project_id: int, version: int) -> FittedModel:
     """A fitted model is read-only once stored, so one copy serves every session."""
     return store().load_model(project_id, version)
+
+
+def model(project_id: int, version: int) -> FittedModel:
+    """The stored model, or (stopping the page) the reason it was refused: tampered or untrusted bytes."""
+    try:
+        return _stored_model(project_id, version)
+    except UntrustedModel as exc:
+        st.error(f"{exc}", icon=":material/gpp_bad:")
+        st.stop()
 
 
 @st.cache_data(show_spinner="Scoring the review pool…", max_entries=4)
