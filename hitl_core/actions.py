@@ -15,7 +15,7 @@ from datetime import datetime
 import pandas as pd
 
 from hitl_core import loop, model_files
-from hitl_core.data import Dataset, Schema, content_hash
+from hitl_core.data import Dataset, DataError, Schema, content_hash
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import (
     NOT_CHECKED, RETRAIN_POLICIES, Decision, DecisionRequest, Job, ModelVersion, Project,
@@ -194,6 +194,30 @@ def change_settings(store: Store, project_id: int, actor: str, **changes) -> Pro
                      before=before, after=after)
         if "model_kind" in after:
             _request_retrain(tx, project, actor, trigger=f"model changed to {after['model_kind']}")
+    return project
+
+
+def set_favourable_outcome(store: Store, project_id: int, actor: str, favourable: str) -> Project:
+    """Name the outcome people want (approved, not defaulted) for the project's fairness, with an event.
+
+    It lives in the project's schema: selection rates, the four-fifths rule and the stored history
+    are all read for this class. Refused (nothing written) when it is not a class of the target.
+    """
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:
+        project = tx.project(project_id)
+        if favourable is None:
+            raise InvalidAction(f"Pick the favourable outcome: one of {list(project.schema.classes)}.")
+        try:
+            schema = project.schema.with_favourable(favourable)
+        except DataError as exc:
+            raise InvalidAction(str(exc)) from exc
+        before = project.schema.favourable
+        if schema.favourable == before:
+            return project
+        project = tx.update_project(project_id, schema_json=schema.to_json())
+        tx.add_event(project_id=project_id, actor=actor, action="settings", object=f"project {project_id}",
+                     before={"favourable": before}, after={"favourable": schema.favourable})
     return project
 
 

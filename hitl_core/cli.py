@@ -180,7 +180,10 @@ def _add_fairness_parser(commands) -> None:
     cmd.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
     cmd.add_argument("--split", choices=["validation", "test"], default="validation",
                      help="rows the breakdown is computed on (the held-out test set is only ever scored)")
-    cmd.add_argument("--positive", help="class whose selection rate is compared (default: the last class)")
+    cmd.add_argument("--positive", metavar="CLASS",
+                     help="the favourable outcome (the class people want, e.g. 'no' for deny: approved); its "
+                          "selection rate is compared between groups. Without it the last class is used, which "
+                          "may be the unfavourable one (deny: yes)")
     cmd.add_argument("--min-group-size", type=int, default=DEFAULT_MIN_GROUP_SIZE,
                      help="smaller groups are flagged too small and left out of the disparities")
     cmd.add_argument("--bins", type=int, default=DEFAULT_BINS, help="quantile ranges for a numeric sensitive column")
@@ -212,7 +215,7 @@ def _run_fairness(args: argparse.Namespace, settings: Settings) -> None:
 
 def _print_fairness(report: FairnessReport, model: str) -> None:
     print(f"{model} (model version 1) on {report.split}, by {report.sensitive}; "
-          f"positive class '{report.positive_class}' (selection rate = share predicted '{report.positive_class}')")
+          f"favourable outcome '{report.positive_class}' (selection rate = share predicted '{report.positive_class}')")
     table = report.by_group.rename(columns={**GROUP_METRICS, "too_small": "too small"})
     print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731

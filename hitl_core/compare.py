@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from hitl_core.charts import METRIC_LABELS
-from hitl_core.data import Dataset
+from hitl_core.data import Dataset, Schema
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.fairness import DISPARITIES, find_summary
 from hitl_core.models import FittedModel, Predictions, predict_with_confidence
@@ -146,7 +146,8 @@ def metrics_figure(a: ModelVersion, b: ModelVersion, split: str = "validation") 
 
 
 # --------------------------------------------------------------------------- fairness
-def fairness_table(a: ModelVersion, b: ModelVersion, split: str = "validation") -> pd.DataFrame:
+def fairness_table(a: ModelVersion, b: ModelVersion, split: str = "validation", *,
+                   schema: Schema | None = None) -> pd.DataFrame:
     """The stored disparities of both versions, per attribute set and positive class, with the change ``b - a``.
 
     Columns: ``attributes``, ``positive class``, ``disparity`` (key of ``DISPARITIES``), ``name``,
@@ -161,10 +162,14 @@ def fairness_table(a: ModelVersion, b: ModelVersion, split: str = "validation") 
         for item in stored or []:
             if item.get("split") == split:
                 keys[(str(item["sensitive"]), str(item["positive_class"]))] = None
+    binary = schema is not None and len(schema.classes) == 2 and schema.favourable is not None
+    if binary:  # one stored class answers for the other: show the favourable outcome only
+        keys = {(sensitive, schema.favourable): None for sensitive, _ in keys}
+    classes = schema.classes if binary else None
     rows = []
     for sensitive, positive in keys:
         columns = sensitive.split(" × ")
-        ra, rb = (find_summary(v.fairness or [], columns, positive, split) for v in (a, b))
+        ra, rb = (find_summary(v.fairness or [], columns, positive, split, classes=classes) for v in (a, b))
         for disparity, label in DISPARITIES.items():
             va = _value(getattr(ra, disparity)) if ra is not None else np.nan
             vb = _value(getattr(rb, disparity)) if rb is not None else np.nan

@@ -12,7 +12,7 @@ import json
 import re
 import zipfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -411,6 +411,9 @@ class Schema:
     sensitive: tuple[str, ...] = ()
     pii: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    # The class people want (approved, not defaulted): what fairness compares. None = not chosen yet;
+    # nothing guesses it, since "yes" may mean approved or defaulted.
+    favourable: str | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -420,11 +423,22 @@ class Schema:
     def is_binary(self) -> bool:
         return len(self.classes) == 2
 
+    def with_favourable(self, favourable: str | None) -> "Schema":
+        """This schema with the favourable outcome set (``None``: not chosen), or a DataError if it is no class."""
+        if favourable is None:
+            return replace(self, favourable=None)
+        text = str(favourable).strip()
+        if text not in self.classes:
+            raise DataError(f"'{favourable}' is not a class of '{self.target}', so it cannot be the favourable "
+                            f"outcome; pick one of {list(self.classes)}.")
+        return replace(self, favourable=text)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "Schema":
+        """Read a stored schema; JSON written before a field existed (e.g. ``favourable``) gets its default."""
         raw = json.loads(text)
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
@@ -469,8 +483,12 @@ def check(
     exclude: tuple[str, ...] | list[str] = (),
     pii: tuple[str, ...] | list[str] = (),
     sensitive_as_features: bool = False,
+    favourable: str | None = None,
 ) -> tuple[Schema, ValidationReport]:
-    """Decide every column's role and validate the table, raising DataError on what blocks training."""
+    """Decide every column's role and validate the table, raising DataError on what blocks training.
+
+    ``favourable`` is the outcome people want (``"yes"`` for approved); it must be a class of ``target``.
+    """
     columns = list(frame.columns)
     if target not in columns:
         raise DataError(f"Target column '{target}' is not in the table; pick one of {columns[:10]}.")
@@ -585,7 +603,7 @@ def check(
         pii=tuple(pii),
         excluded=tuple(c for c in columns if roles.get(c, "").startswith("excluded")),
     )
-    return schema, report
+    return schema.with_favourable(favourable), report
 
 
 # --------------------------------------------------------------------------- dataset & split

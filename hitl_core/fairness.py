@@ -8,10 +8,15 @@ this module prepares their inputs and packages the results:
   missing sensitive values, and pandas 3 keeps them through ``astype(str)``); numeric attributes
   with many values are cut into quantile ranges named by the values they hold (``"21–35"``);
   two attributes give their intersection (``"group_b × female"``);
-* **a named positive class**: the last class of ``schema.classes`` for a binary target; for a
-  multiclass target, one class against the rest. Selection rate = share predicted positive.
+* **a named positive class, the favourable outcome**: the class people want (approved, not
+  defaulted), which a person names (``schema.favourable``): nothing here can tell whether ``"yes"``
+  means approved or defaulted. Functions take it as ``positive``; without it they fall back to the
+  schema's favourable outcome, then to the last class (the CLI's old default). For a multiclass
+  target, one class against the rest. Selection rate = share predicted the positive class.
   Accuracy and balanced accuracy are over all classes; base rate, selection rate, TPR, FPR and
-  precision are for the positive class;
+  precision are for the positive class. A stored binary report for one class gives the other
+  class's report exactly (:meth:`FairnessReport.for_other_class`), so a favourable outcome chosen
+  after versions were stored still has their history;
 * **too-small groups** (fewer rows than ``min_group_size``) are listed in ``too_small`` and left
   out of the disparities, never merged into another group: a handful of rows can swing a ratio
   anywhere;
@@ -188,7 +193,11 @@ def _codes_at(parts: Sequence[pd.Series], positions: np.ndarray) -> tuple[np.nda
 
 
 def positive_class(classes: Sequence[str], chosen: str | None = None) -> str:
-    """The class whose selection rate is compared: ``chosen``, else the last class (binary: the positive one)."""
+    """The class whose selection rate is compared: ``chosen`` (the favourable outcome), else the last class.
+
+    The fallback is only the CLI's old default: on a binary target the last class may well be the
+    unfavourable one (``deny``: no/yes), so pages pass the schema's favourable outcome.
+    """
     classes = [str(c) for c in classes]
     if chosen is None:
         return classes[-1]
@@ -367,6 +376,31 @@ class FairnessReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
+    def for_other_class(self, other: str) -> "FairnessReport":
+        """The same predictions judged with ``other``, the other class of a binary target, as the positive one.
+
+        Every number follows from this report's per-group counts (rows, base rate, TPR, FPR give the
+        four confusion cells; accuracy, balanced accuracy and confidence do not depend on which class is
+        positive), so a version stored with one class answers for the other: a favourable outcome
+        chosen later still has the whole history. Only for a binary target: with more classes "the
+        rest" is not one class.
+        """
+        by_group = _flipped(self.by_group)
+        judged = ~by_group["too_small"].to_numpy(dtype=bool)
+        disparities = dict.fromkeys(DISPARITIES)
+        if int(judged.sum()) >= 2:
+            rates = by_group.loc[judged]
+            disparities = disparities_from_rates(rates["selection_rate"].to_numpy(dtype=float),
+                                                 rates["tpr"].fillna(0.0).to_numpy(dtype=float),
+                                                 rates["fpr"].fillna(0.0).to_numpy(dtype=float))
+        overall: dict[str, float | None] = {}
+        if self.overall and self.overall.get("count"):
+            row = pd.DataFrame([{m: np.nan if v is None else v for m, v in self.overall.items()}])
+            overall = {m: _finite(v) for m, v in _flipped(row).iloc[0].items() if m in GROUP_METRICS}
+        return FairnessReport(sensitive=self.sensitive, split=self.split, positive_class=str(other),
+                              min_group_size=self.min_group_size, by_group=by_group, overall=overall,
+                              **{k: _finite(v) for k, v in disparities.items()})
+
     @classmethod
     def from_dict(cls, data: dict) -> "FairnessReport":
         """Rebuild a stored report (e.g. from a model version's history); ``overall`` is not stored."""
@@ -376,6 +410,28 @@ class FairnessReport:
         return cls(sensitive=data["sensitive"], split=data["split"], positive_class=data["positive_class"],
                    min_group_size=int(data.get("min_group_size", DEFAULT_MIN_GROUP_SIZE)), by_group=by_group,
                    overall={}, **{name: data.get(name) for name in DISPARITIES})
+
+
+def _flipped(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-group rates with the other class of a binary target as the positive one (see ``for_other_class``).
+
+    The confusion cells are recovered as whole numbers (rows × rate, rounded), so the new rates are
+    the same ratios of counts the report of the other class computes directly.
+    """
+    out = table.copy()
+    n = table["count"].to_numpy(dtype=float)
+    positives = np.round(table["base_rate"].to_numpy(dtype=float) * n)
+    negatives = n - positives
+    tp = np.round(np.nan_to_num(table["tpr"].to_numpy(dtype=float)) * positives)  # NaN: no positives, so 0
+    fp = np.round(np.nan_to_num(table["fpr"].to_numpy(dtype=float)) * negatives)  # NaN: no negatives, so 0
+    tn, fn = negatives - fp, positives - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["base_rate"] = negatives / n
+        out["selection_rate"] = (tn + fn) / n
+        out["tpr"] = np.where(negatives > 0, tn / negatives, np.nan)
+        out["fpr"] = np.where(positives > 0, fn / positives, np.nan)
+        out["precision"] = np.where(tn + fn > 0, tn / (tn + fn), np.nan)
+    return out
 
 
 def fairness_report(
@@ -615,8 +671,10 @@ def report_for(dataset: Dataset, truth: pd.Series, preds: Predictions, columns: 
                part: str = "validation", positive: str | None = None,
                min_group_size: int = DEFAULT_MIN_GROUP_SIZE, bins: int = DEFAULT_BINS,
                engine: Engine = "metricframe") -> FairnessReport:
-    """The report of predictions already made on the rows of ``truth`` (indexed by row key)."""
+    """The report of predictions already made on the rows of ``truth`` (indexed by row key); ``positive``
+    defaults to the schema's favourable outcome, then to the last class."""
     groups = sensitive_groups(dataset.frame, columns, bins=bins).loc[truth.index]
+    positive = positive if positive is not None else dataset.schema.favourable
     return fairness_report(truth.to_numpy(dtype=object), preds.labels, sensitive_features=groups,
                            classes=dataset.schema.classes, positive=positive, confidence=preds.confidence,
                            min_group_size=min_group_size, split=part, sensitive_name=attribute_name(columns),
@@ -627,8 +685,8 @@ def summaries(dataset: Dataset, truth: pd.Series, preds: Predictions, *,
               sets: Sequence[Sequence[str]] | None = None, part: str = "validation",
               engine: Engine = "grouped") -> list[dict]:
     """JSON-ready reports stored with a model version: every attribute set (default: each sensitive
-    attribute and each pair) and, for a multiclass target, every class one-vs-rest (up to
-    ``MAX_HISTORY_CLASSES``); empty when the schema has no sensitive attribute.
+    attribute and each pair) for the classes of :func:`stored_classes` (binary: the favourable
+    outcome; multiclass: every class one-vs-rest); empty when the schema has no sensitive attribute.
 
     Runs on every retrain, so by default on the grouped engine: one table of counts per attribute
     set serves every positive class (``engine="metricframe"``: the reference, 5 ``MetricFrame`` per report).
@@ -637,7 +695,7 @@ def summaries(dataset: Dataset, truth: pd.Series, preds: Predictions, *,
         raise ValueError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
     sets = attribute_sets(dataset.schema.sensitive) if sets is None else [tuple(s) for s in sets if s]
     classes = dataset.schema.classes
-    positives = [classes[-1]] if len(classes) == 2 else list(classes[:MAX_HISTORY_CLASSES])
+    positives = stored_classes(dataset.schema)
     if engine == "metricframe":
         return [report_for(dataset, truth, preds, columns, part=part, positive=positive, engine=engine).to_dict()
                 for columns in sets for positive in positives]
@@ -663,25 +721,55 @@ def summaries(dataset: Dataset, truth: pd.Series, preds: Predictions, *,
     return reports
 
 
-def find_summary(stored: Sequence[dict], columns: Sequence[str], positive: str,
-                 split: str = "validation") -> FairnessReport | None:
-    """The stored report of one attribute set and positive class, if the version has one."""
+def stored_classes(schema) -> list[str]:
+    """The positive classes a model version stores reports for.
+
+    Binary: one, the favourable outcome (before one is chosen, the last class); the other class's
+    report follows from it (:meth:`FairnessReport.for_other_class`), so storing both would add
+    nothing. Multiclass: every class one against the rest, up to ``MAX_HISTORY_CLASSES``, and the
+    favourable outcome whatever its position.
+    """
+    classes = [str(c) for c in schema.classes]
+    favourable = getattr(schema, "favourable", None)
+    if len(classes) == 2:
+        return [positive_class(classes, favourable)]
+    chosen = classes[:MAX_HISTORY_CLASSES]
+    return chosen + [favourable] if favourable is not None and favourable not in chosen else chosen
+
+
+def find_summary(stored: Sequence[dict], columns: Sequence[str], positive: str, split: str = "validation", *,
+                 classes: Sequence[str] | None = None) -> FairnessReport | None:
+    """The stored report of one attribute set and positive class, if the version has one.
+
+    With ``classes`` of a binary target, a report stored for the other class answers too (versions
+    stored before the favourable outcome was chosen, or with the last class).
+    """
     name = attribute_name(columns)
+    other = None
     for item in stored:
-        if item.get("sensitive") == name and item.get("positive_class") == positive and item.get("split") == split:
+        if item.get("sensitive") != name or item.get("split") != split:
+            continue
+        if item.get("positive_class") == positive:
             return FairnessReport.from_dict(item)
+        other = other or item
+    binary = classes is not None and len(classes) == 2 and positive in [str(c) for c in classes]
+    if other is not None and binary and other.get("positive_class") in [str(c) for c in classes]:
+        return FairnessReport.from_dict(other).for_other_class(positive)
     return None
 
 
-def history_frame(versions: Sequence, columns: Sequence[str], positive: str) -> pd.DataFrame:
+def history_frame(versions: Sequence, columns: Sequence[str], positive: str, *,
+                  classes: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per model version with a stored report: human labels, validation accuracy and the disparities.
 
     ``versions`` are :class:`hitl_core.records.ModelVersion`; versions trained before fairness was
-    stored (or without this attribute set) are left out.
+    stored (or without this attribute set) are left out. ``positive`` is the favourable outcome;
+    pass the target's ``classes`` so that a binary version stored with the other class is derived
+    (see :func:`find_summary`).
     """
     rows = []
     for v in versions:
-        report = find_summary(getattr(v, "fairness", None) or [], columns, positive)
+        report = find_summary(getattr(v, "fairness", None) or [], columns, positive, classes=classes)
         if report is None:
             continue
         rows.append({"version": v.version, "human labels": v.n_human_labels, "accuracy": v.validation.get("accuracy"),
@@ -837,7 +925,7 @@ def mitigate(
     if constraint not in CONSTRAINTS:
         raise DataError(f"Unknown constraint '{constraint}'; choose one of {', '.join(CONSTRAINTS)}.")
     classes = dataset.schema.classes
-    positive = positive_class(classes, positive)
+    positive = positive_class(classes, positive if positive is not None else dataset.schema.favourable)
     j = classes.index(positive)
     labels = dataset.labels if labels is None else labels
     groups = sensitive_groups(dataset.frame, columns, bins=bins).astype(str)

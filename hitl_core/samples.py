@@ -33,6 +33,7 @@ class Sample:
     id_column: str | None = None
     sensitive: tuple[str, ...] = ()
     pii: tuple[str, ...] = field(default_factory=tuple)
+    favourable: str | None = None  # the class people want (an approved loan): what fairness compares
 
 
 def loan_applications(n_rows: int = 2400, seed: int = 7) -> pd.DataFrame:
@@ -93,7 +94,7 @@ def load_sample(name: str) -> Sample:
             description="2,400 loan applications; past decisions were biased against group_b. "
                         "15 % are pending (unlabeled).",
             frame=loan_applications(), target="approved", id_column="application_id",
-            sensitive=("group", "gender"), pii=("email",),
+            sensitive=("group", "gender"), pii=("email",), favourable="yes",
         )
     if name == "breast_cancer":
         return Sample(

@@ -69,7 +69,7 @@ def ensure_demo_project() -> None:
                    expanded=False) as status:
         sample = load_sample(DEMO_SAMPLE)
         schema, _ = check(sample.frame, sample.target, id_column=sample.id_column, sensitive=sample.sensitive,
-                          pii=sample.pii)
+                          pii=sample.pii, favourable=sample.favourable)
         actions.create_project(store(), user(), name=sample.title, source=f"sample:{sample.name}",
                                frame=sample.frame, schema=schema, model_kind="logreg", threads=settings().threads)
         status.update(label="Demo project ready", state="complete")

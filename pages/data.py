@@ -15,6 +15,16 @@ state.through_frame(__file__)
 
 ENCODINGS = {"auto (UTF-8)": None, "latin-1": "latin-1", "cp1252 (Windows)": "cp1252", "UTF-16": "utf-16"}
 
+
+def _favourable_text(schema) -> str:
+    """The favourable outcome, where fairness needs one: named, or said to be missing."""
+    if schema.favourable is not None:
+        return f" · favourable outcome: **{md_escape(schema.favourable)}**"
+    if schema.sensitive and schema.is_binary:
+        return " · favourable outcome: *not chosen yet* (choose it on the Fairness page)"
+    return ""
+
+
 st.title("Data")
 project = state.current_project()
 if project is not None:
@@ -34,6 +44,7 @@ if project is not None:
             f"model **{MODEL_KINDS[project.model_kind]}** · "
             f"sensitive: {md_escape(', '.join(schema.sensitive) or 'none')} · "
             f"ID: {md_escape(schema.id_column or 'row position')}"
+            + _favourable_text(project.schema)  # the project's schema: the cached dataset's may predate a choice
         )
         st.page_link("pages/review.py", label="Review predictions", icon=":material/rate_review:")
 
@@ -47,7 +58,7 @@ if source == "Bundled sample":
     st.caption(sample.description)
     frame, name, origin = sample.frame, sample.title, f"sample:{sample.name}"
     defaults = dict(target=sample.target, id_column=sample.id_column, sensitive=list(sample.sensitive),
-                    pii=list(sample.pii))
+                    pii=list(sample.pii), favourable=sample.favourable)
 else:
     upload = st.file_uploader("CSV, Excel (.xlsx) or Parquet", type=["csv", "tsv", "txt", "xlsx", "parquet"])
     encoding = st.selectbox("Text encoding (CSV only)", list(ENCODINGS), key="encoding")
@@ -118,6 +129,26 @@ if frame is not None:
         width="stretch")
 
     with st.form("create_project"):
+        favourable = None
+        if sensitive:
+            st.markdown("#### Favourable outcome")
+            stated = defaults.get("favourable") if target == defaults.get("target") else None  # a sample's own
+            why = ("The class people want (an approved loan, not a default). Selection rates and the four-fifths "
+                   "rule on the Fairness page compare how often each group gets it; 'yes' can mean approved or "
+                   "defaulted, so it is never guessed.")
+            if schema.is_binary:
+                favourable = st.radio(
+                    "Which outcome is favourable for the people in this data?", list(schema.classes),
+                    index=list(schema.classes).index(stated) if stated in schema.classes else None, horizontal=True,
+                    key=f"favourable_{name}_{target}", help=why, format_func=md_escape)  # options render Markdown
+            else:
+                favourable = st.selectbox(
+                    "Favourable outcome (optional with more than two classes)", [None, *schema.classes],
+                    index=[None, *schema.classes].index(stated) if stated in schema.classes else 0,
+                    key=f"favourable_{name}_{target}",
+                    format_func=lambda c: "none: compare each class against the rest" if c is None else c,
+                    help=why + " With more than two classes the Fairness page compares any class against the rest; "
+                               "the favourable one is shown first.")
         st.markdown("#### Model and loop")
         c1, c2, c3 = st.columns(3)
         model_kind = c1.selectbox("Model", list(MODEL_KINDS), format_func=MODEL_KINDS.get)
@@ -125,13 +156,18 @@ if frame is not None:
         every = c3.number_input("N (for 'every N')", min_value=1, max_value=1000, value=5)
         project_name = st.text_input("Project name", value=name)
         submitted = st.form_submit_button("Create project and train", type="primary", icon=":material/play_arrow:")
-    if submitted:
+    if submitted and sensitive and schema.is_binary and favourable is None:
+        st.error(f"Choose the favourable outcome ({md_escape(' or '.join(schema.classes))}) under *Favourable "
+                 "outcome* before creating the project: the fairness figures compare how often each group gets it.",
+                 icon=":material/balance:")
+    elif submitted:
         try:
             with st.status("Creating the project…", expanded=True) as status:
                 st.write("Splitting train / validation / held-out test (seeded, once) and storing the dataset…")
                 st.write(f"Training {MODEL_KINDS[model_kind]} and the baselines…")
                 new_project, version = actions.create_project(
-                    state.store(), state.user(), name=project_name or name, source=origin, frame=frame, schema=schema,
+                    state.store(), state.user(), name=project_name or name, source=origin, frame=frame,
+                    schema=schema.with_favourable(favourable),
                     model_kind=model_kind, retrain_policy=policy, retrain_every=int(every),
                     threads=state.settings().threads)
                 status.update(label=f"Project created: model version 1, validation accuracy "

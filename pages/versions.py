@@ -107,7 +107,7 @@ else:
     st.caption("Log loss and Brier score (↓): lower is better; the *better* column takes that into account.")
 
     st.subheader("Fairness")
-    fairness = compare.fairness_table(a, b)
+    fairness = compare.fairness_table(a, b, schema=project.schema)
     if fairness.empty:
         st.info("No fairness summaries stored with these versions: mark sensitive columns when creating the project "
                 "on the Data page, and each version stores its disparities on the validation split.",
