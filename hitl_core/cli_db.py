@@ -37,6 +37,7 @@ def add_parsers(commands, add_data_args) -> None:
     create = project.add_subparsers(dest="project_command", required=True).add_parser("create")
     add_data_args(create)
     create.add_argument("--name", help="project name (default: the file's name)")
+    create.add_argument("--favourable", help="the class that is the favourable outcome for people (fairness)")
     create.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
     create.add_argument("--policy", choices=list(RETRAIN_POLICIES), default="every", help="when to retrain")
     create.add_argument("--every", type=int, default=5, help="N for --policy every_n")
@@ -130,7 +131,7 @@ def _require_project(store: Store, project_id: int) -> None:
 def _create(args, settings: Settings, store: Store, load_source) -> int:
     name, frame = load_source(args.data, settings)
     schema, _ = check(frame, args.target, id_column=args.id_column, sensitive=args.sensitive, exclude=args.exclude,
-                      pii=args.pii)
+                      pii=args.pii, favourable=args.favourable)
     project, version = actions.create_project(
         store, args.actor, name=args.name or name, source=args.data, frame=frame, schema=schema,
         model_kind=args.model, retrain_policy=args.policy, retrain_every=args.every, threads=settings.threads)
