@@ -1,5 +1,5 @@
 """Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
-``rollback``, ``predict``, ``export``.
+``rollback``, ``predict``, ``export``, ``drift``.
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
 2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``).
@@ -14,16 +14,16 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, export, jobs, loop
+from hitl_core import actions, drift, export, jobs, loop
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
-from hitl_core.models import MODEL_KINDS
+from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.records import NOT_CHECKED, RETRAIN_POLICIES, DecisionRequest
 from hitl_core.store import Store
 
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
-COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict")
+COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +81,17 @@ def add_parsers(commands, add_data_args) -> None:
     predict.add_argument("--out", type=Path, required=True, help="CSV or Parquet (by suffix)")
     _db_args(predict)
 
+    shift = commands.add_parser("drift", help="compare a new table with the project's training pool (PSI, KS / "
+                                              "chi-square, predicted-class shares)")
+    shift.add_argument("--project", type=int, required=True)
+    shift.add_argument("data", help="a .csv/.xlsx/.parquet file with the project's feature columns")
+    shift.add_argument("--alpha", type=float, default=drift.DEFAULT_ALPHA,
+                       help="significance level of the KS / chi-square test (default: %(default)s)")
+    shift.add_argument("--psi", type=float, default=drift.DEFAULT_PSI_THRESHOLD,
+                       help="PSI at or above which a significant change counts as drift (default: %(default)s)")
+    shift.add_argument("--json", action="store_true", help="print JSON")
+    _db_args(shift)
+
     out = commands.add_parser("export", help="labels, decisions or events as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
     out.add_argument("--what", choices=["labels", "decisions", "events"], required=True)
@@ -114,6 +125,8 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return 0
         if args.command == "predict":
             return _predict(args, settings, store, load_source)
+        if args.command == "drift":
+            return _drift(args, settings, store, load_source)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
         args.out.write_bytes(export.write_table(frame, args.format))
         print(f"wrote {len(frame):,} rows to {args.out}")
@@ -198,4 +211,41 @@ def _predict(args, settings: Settings, store: Store, load_source) -> int:
     fmt = "parquet" if args.out.suffix.lower() == ".parquet" else "csv"
     args.out.write_bytes(export.write_table(scored, fmt))
     print(json.dumps({"rows": len(scored), "version": current.version, "out": str(args.out)}))
+    return 0
+
+
+def _drift(args, settings: Settings, store: Store, load_source) -> int:
+    """A new table against the project's training pool: per-feature drift, and the current version's answers on both."""
+    project = store.project(args.project)
+    _, frame = load_source(args.data, settings)
+    dataset = store.load_dataset(project)
+    pool = dataset.features.loc[dataset.rows("train")]
+    features = drift.feature_drift(pool, frame, project.schema, alpha=args.alpha, psi_threshold=args.psi)
+    current = store.current_version(project.id)
+    shift = None
+    if current is None:
+        print(f"note: project {project.id} has no current model version; prediction shift left out", file=sys.stderr)
+    else:
+        model = store.load_model(project.id, current.version)
+        batch = frame.loc[:, list(project.schema.features)].reset_index(drop=True)
+        shift = drift.prediction_shift(
+            predict_with_confidence(model, pool, project.schema.classes, threads=settings.threads).to_frame(),
+            predict_with_confidence(model, batch, project.schema.classes, threads=settings.threads).to_frame())
+        shift = {"version": current.version, **shift}
+    report = drift.DriftReport(features=features, prediction_shift=shift, alpha=args.alpha,
+                               psi_threshold=args.psi)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    print(f"{len(frame):,} new rows against {len(pool):,} training-pool rows of project {project.id}; drifted = "
+          f"p < {args.alpha:g} and PSI >= {args.psi:g}")
+    table = features[["kind", "test", "psi", "statistic", "p_value", "drifted", "missing_batch"]]
+    print(table.to_string(float_format=lambda v: f"{v:.4g}", na_rep="n/a"))
+    if shift is not None:
+        print(f"\npredicted-class shares, training pool -> new rows (model version {shift['version']}):")
+        for name, share in shift["classes"].items():
+            print(f"  {name}: {share['reference']:.1%} -> {share['batch']:.1%} ({share['change']:+.1%})")
+        conf = shift["mean_confidence"]
+        print(f"  mean confidence: {conf['reference']:.3f} -> {conf['batch']:.3f} ({conf['change']:+.3f})")
+    print(report.sentence())
     return 0
