@@ -24,7 +24,7 @@ from hitl_ui import explain_panel, state
 from hitl_ui.text import md_escape
 
 OPEN = "review_open"              # project id → the row key in the decision panel, whatever the table shows
-ROW_PICKER = "review_row"         # the "Row to decide on" selectbox, kept equal to OPEN
+ROW_PICKER = "review_row"         # prefix of the "Row to decide on" selectbox's key (one per open row)
 SAVES = "review_saves"            # grows with each save: the table gets a new widget key, so ticks clear
 SELECTED = "review_selected"      # {"widget", "rows", "version"}: ticked rows as displayed (label seen)
 CONFLICTS = "review_conflicts"    # (project id, row key) → (request, conflict) until "apply mine" / "keep theirs"
@@ -211,8 +211,12 @@ def _keep_theirs(project_id: int, row_key: str) -> None:
     st.session_state[RERUN_APP] = True
 
 
-def _picked(project_id: int) -> None:
-    set_open_row(project_id, st.session_state[ROW_PICKER])
+def _picked(project_id: int, shown: str) -> None:
+    """Open the picked row; a request from a browser that has not drawn the last save yet carries the row the
+    picker showed then, which must not reopen the row just saved."""
+    picked = st.session_state[f"{ROW_PICKER}_{project_id}_{shown}"]
+    if picked != shown:
+        set_open_row(project_id, picked)
 
 
 def view_changed() -> None:
@@ -306,8 +310,9 @@ def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, 
     options = keys[:MAX_PICKER_ROWS]
     if key not in options:
         options = [key, *options]
-    st.session_state[ROW_PICKER] = key
-    picker.selectbox("Row to decide on", options, key=ROW_PICKER, on_change=_picked, args=(project.id,),
+    picker_key = f"{ROW_PICKER}_{project.id}_{key}"  # one widget per open row: a stale value cannot leak across
+    st.session_state[picker_key] = key
+    picker.selectbox("Row to decide on", options, key=picker_key, on_change=_picked, args=(project.id, key),
                      format_func=lambda k: k if in_view or k != key else f"{k} (not in this view)",
                      help=f"The first {MAX_PICKER_ROWS:,} rows of the view, in its order; ticking a row in the "
                           "table opens it too.")

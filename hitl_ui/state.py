@@ -76,11 +76,13 @@ def ensure_demo_project() -> None:
 
 
 def current_project(projects: list[Project] | None = None) -> Project | None:
-    """The project in the URL (``?project=ID``: reloads and shared links land on it), else the newest one."""
+    """The project in the URL (``?project=ID``: reloads and shared links land on it), else this session's, else
+    the newest one."""
     projects = store().projects() if projects is None else projects
     if not projects:
         return None
-    wanted = st.query_params.get(PROJECT_PARAM, "")
+    # a page switch starts from a bare address: then this session's last project, before the newest
+    wanted = st.query_params.get(PROJECT_PARAM) or st.session_state.get(PROJECT_PARAM, "")
     return next((p for p in projects if str(p.id) == wanted), projects[-1])
 
 
@@ -89,6 +91,7 @@ def select_project(project_id: int) -> None:
 
     Called by the frame on every run, because switching pages starts from a bare page address.
     """
+    st.session_state[PROJECT_PARAM] = str(project_id)
     if st.query_params.get(PROJECT_PARAM) != str(project_id):
         st.query_params[PROJECT_PARAM] = str(project_id)
     if user() != DEFAULT_USER and st.query_params.get(USER_PARAM) != user():

@@ -27,11 +27,15 @@ def test_review_page_explains_the_selected_row_with_shap_and_lime(start_app):
     assert _caption(at, "SHAP and LIME agree") or any("SHAP and LIME share only" in w.value for w in at.warning)
 
 
+def _row_picker(at):
+    return next(box for box in at.selectbox if box.label == "Row to decide on")
+
+
 def test_explanation_follows_the_new_model_version_after_a_correction(start_app, database_url):
     at = start_app()
     at.switch_page("pages/review.py").run()
     at.radio(key="review_view").set_value("All").run()
-    key = at.selectbox(key="review_row").value
+    key = _row_picker(at).value
     store = Store(database_url)
     given = store.pool_rows(store.project(1))[1][key]
     flipped = next(c for c in store.project(1).schema.classes if c != given)
@@ -39,7 +43,7 @@ def test_explanation_follows_the_new_model_version_after_a_correction(start_app,
     jobs.work(store, once=True)  # the retrain the correction queued, as the worker beside the app runs it
     assert store.current_version(1).version == 2
     at.run()
-    at.selectbox(key="review_row").set_value(key).run()
+    _row_picker(at).set_value(key).run()
     assert "Explaining model v2" in _caption(at, "Explaining model")
 
 
@@ -47,7 +51,7 @@ def test_what_if_changes_the_prediction_when_a_decisive_feature_changes(start_ap
     at = start_app()
     at.switch_page("pages/review.py").run()
     _pick_row_predicted(at, "no")
-    assert at.selectbox(key="review_row").value
+    assert _row_picker(at).value
     next(n for n in at.number_input if n.label == "income").set_value(500000.0)
     next(n for n in at.number_input if n.label == "debt_to_income").set_value(0.0)
     next(n for n in at.number_input if n.label == "credit_score").set_value(850.0)

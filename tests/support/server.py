@@ -1,4 +1,4 @@
-"""Start the Streamlit app and Debian's chromium for browser tests.
+"""Start the Streamlit app (optionally with a retrain worker beside it) and Debian's chromium for browser tests.
 
 Browsers come from the `chromium` Debian package because `playwright install`
 cannot download anything on CI.
@@ -52,15 +52,61 @@ def unavailable(message: str, require_env: str) -> NoReturn:
     pytest.skip(message)
 
 
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a test server or worker: ours plus `env`, one OpenMP thread (a busy 2-core box)."""
+    return {**os.environ, **(env or {}), "OMP_NUM_THREADS": "1"}
+
+
 @contextlib.contextmanager
 def streamlit_server(
-    env: Mapping[str, str] | None = None, script: str = "app.py", timeout: float = 60.0
+    env: Mapping[str, str] | None = None, script: str = "app.py", timeout: float = 60.0, *,
+    worker: bool = False, log_dir: Path | None = None,
 ) -> Iterator[str]:
     """Run `streamlit run script` from the repo root; yield its base URL once healthy.
 
     `env` adds variables (e.g. HITL_DATABASE_URL, HITL_DATA_DIR) to the current environment.
-    The server gets its own process group so every child dies with it.
+    `worker=True` also runs `python -m hitl_core worker` with the same environment, as
+    `scripts/start.sh` does. `log_dir` keeps the processes' stderr in files there (to read after a
+    failure); by default it goes to anonymous temporary files. Each process gets its own process
+    group so every child dies with it.
     """
+    with contextlib.ExitStack() as stack:
+        if worker:
+            stack.enter_context(retrain_worker(env, log_dir=log_dir))
+        yield stack.enter_context(_streamlit(env, script, timeout, log_dir))
+
+
+@contextlib.contextmanager
+def retrain_worker(env: Mapping[str, str] | None = None, *, poll: float = 0.5,
+                   log_dir: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python -m hitl_core worker --poll <poll>` from the repo root until the block ends (SIGTERM: it
+    finishes the job in hand and leaves the workers table)."""
+    cmd = [sys.executable, "-m", "hitl_core", "worker", "--poll", str(poll)]
+    with _log_file(log_dir, "worker.log") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=child_env(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            _stop_group(proc)
+
+
+@contextlib.contextmanager
+def _log_file(log_dir: Path | None, name: str) -> Iterator[IO[bytes]]:
+    """A file, not a pipe: nobody drains a pipe while tests run, and a full pipe blocks the process."""
+    if log_dir is None:
+        with tempfile.TemporaryFile() as log:
+            yield log
+    else:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / name, "w+b") as log:
+            yield log
+
+
+@contextlib.contextmanager
+def _streamlit(env: Mapping[str, str] | None, script: str, timeout: float, log_dir: Path | None) -> Iterator[str]:
     port = free_port()
     cmd = [
         sys.executable, "-m", "streamlit", "run", script,
@@ -70,12 +116,10 @@ def streamlit_server(
         "--server.fileWatcherType", "none",  # no reruns or inotify load while tests edit files
         "--browser.gatherUsageStats", "false",
     ]
-    full_env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": "1"}
     base_url = f"http://127.0.0.1:{port}"
-    # A file, not a pipe: nobody drains a pipe while tests run, and a full pipe blocks the server.
-    with tempfile.TemporaryFile() as log:
+    with _log_file(log_dir, "streamlit.log") as log:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=full_env, stdin=subprocess.DEVNULL,
+            cmd, cwd=REPO_ROOT, env=child_env(env), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
         )
         try:
