@@ -113,7 +113,7 @@ def row_values(row: pd.Series, schema: Schema, key: str) -> pd.DataFrame:
     if schema.id_column and schema.id_column not in schema.pii:
         entries.append((schema.id_column, key, "ID"))
     for column in visible_extra_columns(schema):
-        entries.append((column, human_value(row.get(column)), "sensitive (not used by the model)"))
+        entries.append((column, human_value(row.get(column)), "sensitive, not a feature"))
     for column in schema.features:
         role = "sensitive + feature" if column in schema.sensitive else "feature"
         entries.append((column, human_value(row.get(column)), role))
