@@ -33,8 +33,12 @@ headline = st.columns(4)
 for column, metric in zip(headline, ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")):
     value = latest.validation.get(metric)
     before = previous.validation.get(metric) if previous else None
+    change = None if value is None or before is None else round(value - before, 3)
     column.metric(charts.METRIC_LABELS[metric], "n/a" if value is None else f"{value:.3f}",
-                  delta=None if value is None or before is None else f"{value - before:+.3f} vs v{previous.version}")
+                  delta=None if change is None else (f"{change:+.3f} vs v{previous.version}" if change
+                                                     else f"no change vs v{previous.version}"),
+                  delta_color="normal" if change else "off",  # "+0.000" in green read as an improvement
+                  delta_arrow="auto" if change else "off")
 
 validation = comparison("validation")
 left, right = st.columns([3, 2])

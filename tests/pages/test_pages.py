@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hitl_core import jobs
 from hitl_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +80,14 @@ def test_creating_a_multiclass_project_trains_version_one(start_app, database_ur
     at.switch_page("pages/metrics.py").run()
     assert not at.exception
     assert any("Only one model version so far" in i.value for i in at.info)
+
+
+def test_a_metric_that_did_not_move_says_no_change_without_colour(start_app, database_url):
+    start_app()
+
+    jobs.run_now(Store(database_url), 1, "ana")  # v2 on the same labels: the same numbers
+    at = start_app()
+    at.switch_page("pages/metrics.py").run()
+    assert not at.exception
+    deltas = [m.delta for m in at.metric if m.delta]
+    assert deltas and all(d == "no change vs v1" for d in deltas)
