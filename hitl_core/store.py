@@ -319,12 +319,7 @@ class Store:
     def current_version(self, project_id: int) -> ModelVersion | None:
         """The version the project points at: the one model every page and cache uses."""
         with self._read() as session:
-            current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
-            if current is None:
-                return None
-            row = session.scalars(select(ModelVersionRow).where(
-                ModelVersionRow.project_id == project_id, ModelVersionRow.version == current)).first()
-            return None if row is None else _version(row, current)
+            return _current_version(session, project_id)
 
     def current_version_number(self, project_id: int) -> int | None:
         """The current version number alone: a cheap poll for pages that refresh when a new version lands."""
@@ -356,9 +351,7 @@ class Store:
     def open_jobs(self, project_id: int) -> list[Job]:
         """Queued and running jobs of a project, oldest first."""
         with self._read() as session:
-            rows = session.scalars(select(JobRow).where(JobRow.project_id == project_id,
-                                                        JobRow.status.in_(("queued", "running"))).order_by(JobRow.id))
-            return [_job(r) for r in rows]
+            return _open_jobs(session, project_id)
 
     def jobs_open(self) -> list[Job]:
         """Queued and running jobs of every project."""
@@ -369,8 +362,7 @@ class Store:
     def count_decisions_after(self, project_id: int, decision_id: int) -> int:
         """Decisions newer than ``decision_id``: what a version with that snapshot does not include."""
         with self._read() as session:
-            return session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id,
-                                                             AnnotationRow.id > decision_id)) or 0
+            return _count_decisions_after(session, project_id, decision_id)
 
     def live_workers(self, max_age: timedelta) -> list[str]:
         """Workers that sent a heartbeat within ``max_age``."""
@@ -443,8 +435,7 @@ class Tx:
 
     def last_decision_count_after(self, project_id: int, decision_id: int) -> int:
         """How many decisions of the project are newer than ``decision_id``."""
-        return self.session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id,
-                                                              AnnotationRow.id > decision_id)) or 0
+        return _count_decisions_after(self.session, project_id, decision_id)
 
     def add_event(self, *, project_id: int | None, actor: str, action: str, object: str,
                   before: dict | None = None, after: dict | None = None, note: str = "") -> int:
@@ -457,18 +448,10 @@ class Tx:
 
     # ---- versions
     def current_version(self, project_id: int) -> ModelVersion | None:
-        current = self.session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
-        if current is None:
-            return None
-        row = self.session.scalars(select(ModelVersionRow).where(
-            ModelVersionRow.project_id == project_id, ModelVersionRow.version == current)).first()
-        return None if row is None else _version(row, current)
+        return _current_version(self.session, project_id)
 
     def version(self, project_id: int, version: int) -> ModelVersion | None:
-        row = self.session.scalars(select(ModelVersionRow).where(
-            ModelVersionRow.project_id == project_id, ModelVersionRow.version == version)).first()
-        current = self.session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
-        return None if row is None else _version(row, current)
+        return _version_of(self.session, project_id, version)
 
     def mark_accepted(self, project_id: int, version: int) -> None:
         """A superseded version that was made current is no longer "superseded" once replaced again."""
@@ -499,9 +482,7 @@ class Tx:
 
     # ---- jobs
     def open_jobs(self, project_id: int) -> list[Job]:
-        rows = self.session.scalars(select(JobRow).where(JobRow.project_id == project_id,
-                                                         JobRow.status.in_(("queued", "running"))).order_by(JobRow.id))
-        return [_job(r) for r in rows]
+        return _open_jobs(self.session, project_id)
 
     def add_job(self, project_id: int, *, trigger: str, requested_by: str) -> Job:
         row = JobRow(project_id=project_id, kind="retrain", status="queued", trigger=trigger,
@@ -571,6 +552,33 @@ class Tx:
         row = self.session.get(WorkerRow, name)
         if row is not None:
             self.session.delete(row)
+
+
+def _version_of(session: Session, project_id: int, version: int | None) -> ModelVersion | None:
+    """One version of a project, with its status against the project's current version."""
+    if version is None:
+        return None
+    current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+    row = session.scalars(select(ModelVersionRow).where(
+        ModelVersionRow.project_id == project_id, ModelVersionRow.version == version)).first()
+    return None if row is None else _version(row, current)
+
+
+def _current_version(session: Session, project_id: int) -> ModelVersion | None:
+    current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
+    return _version_of(session, project_id, current)
+
+
+def _open_jobs(session: Session, project_id: int) -> list[Job]:
+    """Queued and running jobs of a project, oldest first."""
+    rows = session.scalars(select(JobRow).where(JobRow.project_id == project_id,
+                                                JobRow.status.in_(("queued", "running"))).order_by(JobRow.id))
+    return [_job(r) for r in rows]
+
+
+def _count_decisions_after(session: Session, project_id: int, decision_id: int) -> int:
+    return session.scalar(select(func.count()).where(AnnotationRow.project_id == project_id,
+                                                     AnnotationRow.id > decision_id)) or 0
 
 
 def _project(row: ProjectRow) -> Project:
