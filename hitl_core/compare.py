@@ -26,7 +26,7 @@ from hitl_core.records import ModelVersion
 Part = Literal["train", "validation", "test"]
 PARTS: dict[str, str] = {"train": "review pool", "validation": "validation", "test": "held-out test"}
 SPLITS: dict[str, str] = {"validation": "validation", "test": "held-out test"}
-EQUAL = 1e-12  # changes smaller than this are rounding, not a difference
+EQUAL = 0.0005  # a change that shows as ±0.000 (three decimals) is no change: never call it better
 CHANGE_ACTIONS = ("rollback", "promote")  # events written by hitl_core.actions.set_current_version
 
 

@@ -190,3 +190,8 @@ def test_the_chart_shows_both_versions_beside_the_baseline_from_zero(store: Stor
     assert all(t["type"] == "bar" for t in figure["data"])
     assert figure["layout"]["barmode"] == "group" and figure["layout"]["yaxis"]["range"][0] == 0
     assert "Log loss ↓" in figure["data"][0]["x"]
+
+
+def test_a_change_too_small_to_show_in_three_decimals_is_never_called_better() -> None:
+    assert compare._better(-0.0004, True, "v1", "v2") == "same"
+    assert compare._better(0.0006, False, "v1", "v2") == "v2"
