@@ -168,8 +168,7 @@ class RetrainState:
 
 def retrain_state(store: Store, project_id: int) -> RetrainState:
     jobs = store.open_jobs(project_id)
-    current = store.current_version(project_id)
-    pending = store.count_decisions_after(project_id, current.last_decision_id if current else 0)
+    pending = store.count_decisions_after(project_id, store.current_snapshot(project_id))  # polled every 2 s
     return RetrainState(running=next((j for j in jobs if j.status == "running"), None),
                         queued=next((j for j in jobs if j.status == "queued"), None),
                         pending_decisions=pending, workers=len(store.live_workers(WORKER_ALIVE)))

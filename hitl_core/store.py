@@ -359,6 +359,12 @@ class Store:
             return [_job(r) for r in session.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))
                                                        .order_by(JobRow.id))]
 
+    def current_snapshot(self, project_id: int) -> int:
+        """The newest decision id the current version's labels include (0 without a version): one small read,
+        for the retrain line's poll (not the whole version with its metrics)."""
+        with self._read() as session:
+            return _current_snapshot(session, project_id)
+
     def count_decisions_after(self, project_id: int, decision_id: int) -> int:
         """Decisions newer than ``decision_id``: what a version with that snapshot does not include."""
         with self._read() as session:
@@ -426,12 +432,7 @@ class Tx:
         return row.id
 
     def current_snapshot(self, project_id: int) -> int:
-        """The newest decision id the current version's labels include (0 without a version): one small read."""
-        return self.session.scalar(
-            select(ModelVersionRow.last_decision_id).join(
-                ProjectRow, (ProjectRow.id == ModelVersionRow.project_id)
-                & (ProjectRow.current_version == ModelVersionRow.version))
-            .where(ProjectRow.id == project_id)) or 0
+        return _current_snapshot(self.session, project_id)
 
     def last_decision_count_after(self, project_id: int, decision_id: int) -> int:
         """How many decisions of the project are newer than ``decision_id``."""
@@ -567,6 +568,14 @@ def _version_of(session: Session, project_id: int, version: int | None) -> Model
 def _current_version(session: Session, project_id: int) -> ModelVersion | None:
     current = session.scalar(select(ProjectRow.current_version).where(ProjectRow.id == project_id))
     return _version_of(session, project_id, current)
+
+
+def _current_snapshot(session: Session, project_id: int) -> int:
+    return session.scalar(
+        select(ModelVersionRow.last_decision_id).join(
+            ProjectRow, (ProjectRow.id == ModelVersionRow.project_id)
+            & (ProjectRow.current_version == ModelVersionRow.version))
+        .where(ProjectRow.id == project_id)) or 0
 
 
 def _open_jobs(session: Session, project_id: int) -> list[Job]:
