@@ -14,11 +14,14 @@ from datetime import datetime
 
 import pandas as pd
 
-from hitl_core import loop, model_files
+from hitl_core import loop, model_files, users
+from hitl_core import brief as briefs
+from hitl_core.brief import Brief
+from hitl_core.costs import CostError, CostModel, project_costs
 from hitl_core.data import Dataset, DataError, Schema, content_hash
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import (
-    NOT_CHECKED, RETRAIN_POLICIES, Decision, DecisionRequest, Job, ModelVersion, Project,
+    EXPLANATION_METHODS, NOT_CHECKED, RETRAIN_POLICIES, VERDICTS, Decision, DecisionRequest, Job, ModelVersion, Project,
 )
 from hitl_core.store import Store, Tx
 
@@ -123,11 +126,13 @@ def record_decisions(store: Store, project_id: int, actor: str, requests: Sequen
     not in the review pool, or a note longer than ``MAX_NOTE`` characters.
     """
     actor = _check_actor(actor)
+    users.authorise(store, actor, "label")  # a refusal says so before any message about the rows
     project = store.project(project_id)
     pool_keys, given = store.pool_rows(project)
     _validate(project.schema, pool_keys, requests)
     saved, conflicts = [], []
     with store.write(project_id) as tx:
+        users.authorise(tx, actor, "label")
         for request in requests:
             key = str(request.row_key)
             latest = tx.latest_decision(project_id, key)
@@ -184,6 +189,7 @@ def change_settings(store: Store, project_id: int, actor: str, **changes) -> Pro
         raise InvalidAction(f"Cannot change {sorted(unknown)}; only {', '.join(SETTINGS)}.")
     changes = _validated_settings(changes)
     with store.write(project_id) as tx:
+        users.authorise(tx, actor, "change settings")
         project = tx.project(project_id)
         before = {k: getattr(project, k) for k in changes if getattr(project, k) != changes[k]}
         if not before:
@@ -205,6 +211,7 @@ def set_favourable_outcome(store: Store, project_id: int, actor: str, favourable
     """
     actor = _check_actor(actor)
     with store.write(project_id) as tx:
+        users.authorise(tx, actor, "change settings")
         project = tx.project(project_id)
         if favourable is None:
             raise InvalidAction(f"Pick the favourable outcome: one of {list(project.schema.classes)}.")
@@ -218,6 +225,29 @@ def set_favourable_outcome(store: Store, project_id: int, actor: str, favourable
         project = tx.update_project(project_id, schema_json=schema.to_json())
         tx.add_event(project_id=project_id, actor=actor, action="settings", object=f"project {project_id}",
                      before={"favourable": before}, after={"favourable": schema.favourable})
+    return project
+
+
+def set_costs(store: Store, project_id: int, actor: str, costs: CostModel) -> Project:
+    """Set what each kind of error and one human review cost for the project, with an event (before → after).
+
+    Refused (nothing written) when the costs do not price exactly the target's classes; the
+    :class:`~hitl_core.costs.CostModel` itself already refused negative, infinite or missing numbers.
+    """
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "set costs")
+        project = tx.project(project_id)
+        try:
+            costs.check_classes(project.schema.classes)
+        except CostError as exc:
+            raise InvalidAction(str(exc)) from exc
+        before = project_costs(project)
+        if before == costs:
+            return project
+        project = tx.update_project(project_id, costs_json=costs.to_json())
+        tx.add_event(project_id=project_id, actor=actor, action="costs", object=f"project {project_id}",
+                     before=before.to_dict() if before else None, after=costs.to_dict())
     return project
 
 
@@ -247,6 +277,7 @@ def request_retrain(store: Store, project_id: int, actor: str, *, trigger: str =
     """Ask a worker for a new version; joins the project's queued request if there is one."""
     actor = _check_actor(actor)
     with store.write(project_id) as tx:
+        users.authorise(tx, actor, "retrain")
         return _request_retrain(tx, tx.project(project_id), actor, trigger=trigger, log=True)
 
 
@@ -266,6 +297,30 @@ def _retrain_if_due(tx: Tx, project: Project, actor: str) -> Job | None:
     if not loop.retrain_due(project, pending):
         return None
     return _request_retrain(tx, project, actor, trigger="correction", log=False)
+
+
+# --------------------------------------------------------------------------- the project brief
+def save_brief(store: Store, project_id: int, actor: str, brief: Brief) -> int:
+    """Save the project's brief as a new version (every earlier one is kept) and return its number.
+
+    Refused (nothing written) with :class:`InvalidAction` when a field is wrong (unknown metric, a
+    target out of the metric's range, an empty name; :func:`hitl_core.brief.validate`), and with
+    ``users.PermissionDenied`` for a role that may not edit the brief. The event says what changed.
+    """
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "edit brief")
+        try:
+            cleaned = briefs.validate(brief, tx.project(project_id).schema)
+        except briefs.BriefError as exc:
+            raise InvalidAction(str(exc)) from exc
+        previous = tx.latest_brief(project_id)
+        changed = briefs.changes(None if previous is None else briefs.from_json(previous), cleaned)
+        number = tx.add_brief(project_id, created_by=actor, brief_json=briefs.to_json(cleaned))
+        tx.add_event(project_id=project_id, actor=actor, action="brief", object=f"brief v{number}",
+                     before={"version": number - 1 if previous is not None else None},
+                     after={"version": number, "changes": changed})
+    return number
 
 
 # --------------------------------------------------------------------------- versions
@@ -329,6 +384,7 @@ def set_current_version(store: Store, project_id: int, actor: str, *, version: i
     if len(reason) > MAX_NOTE:
         raise InvalidAction(f"The reason is {len(reason):,} characters; keep it under {MAX_NOTE:,}.")
     with store.write(project_id) as tx:
+        users.authorise(tx, actor, "rollback")
         current = tx.current_version(project_id)
         target = tx.version(project_id, version)
         if target is None:
@@ -348,15 +404,20 @@ def set_current_version(store: Store, project_id: int, actor: str, *, version: i
 def retrain(store: Store, project_id: int, actor: str, *, trigger: str, dataset: Dataset | None = None,
             threads: int = 1) -> ModelVersion:
     """Train on the current labels in this process and record the version (no job, no worker)."""
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:  # refuse before spending a fit
+        users.authorise(tx, actor, "retrain")
     project = store.project(project_id)
     trained = loop.train_snapshot(store, project, dataset=dataset, threads=threads)
-    return record_version(store, project_id, trained, actor=_check_actor(actor), trigger=trigger)
+    return record_version(store, project_id, trained, actor=actor, trigger=trigger)
 
 
 def create_project(store: Store, actor: str, *, name: str, source: str, frame: pd.DataFrame, schema: Schema,
                    model_kind: str, seed: int = 0, threads: int = 1, **settings) -> tuple[Project, ModelVersion]:
     """Store the dataset with its one split (reused if this content was seen before) and train version 1."""
     actor = _check_actor(actor)
+    with store.write() as tx:  # refuse before spending a fit
+        users.authorise(tx, actor, "create project")
     name = _validated_settings({"name": name})["name"]
     _validated_settings({"model_kind": model_kind, **settings})
     dataset = Dataset.create(name, frame, schema, seed=seed)
@@ -368,6 +429,7 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
     stored = model_files.dumps(first.model)
     store.save_dataset(dataset, dataset_hash)
     with store.write() as tx:
+        users.authorise(tx, actor, "create project")
         project = tx.add_project(name=name, dataset_hash=dataset_hash, source=source, schema=schema,
                                  model_kind=model_kind, seed=seed, **settings)
         tx.add_event(project_id=project.id, actor=actor, action="project_created", object=f"project {project.id}",
@@ -375,3 +437,97 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
                             "model_kind": model_kind, **settings})
         version = _store_version(tx, project.id, first, stored, actor=actor, trigger="initial", job=None)
         return tx.project(project.id), version
+
+
+# --------------------------------------------------------------------------- feedback on explanations
+
+
+def give_explanation_feedback(store: Store, project_id: int, actor: str, *, row_key: str, model_version: int,
+                              method: str, verdict: str, feature: str | None = None, note: str = "") -> int:
+    """Record a reviewer's verdict on one row's explanation (optionally on one feature of it), with an event.
+
+    The verdict is about what the person saw: the explanation of ``model_version`` by ``method``.
+    Refused (nothing written) for an unknown row, version, method, verdict or feature, or an overlong note.
+    """
+    actor = _check_actor(actor)
+    project = store.project(project_id)
+    key, note, feature = str(row_key), (note or "").strip(), (feature or None)
+    if method not in EXPLANATION_METHODS:
+        raise InvalidAction(f"Unknown explanation method '{method}'; choose one of {', '.join(EXPLANATION_METHODS)}.")
+    if verdict not in VERDICTS:
+        raise InvalidAction(f"Unknown verdict '{verdict}'; choose one of {', '.join(VERDICTS)}.")
+    if feature is not None and feature not in project.schema.features:
+        raise InvalidAction(f"'{feature}' is not a feature of this project's model; leave the feature empty to judge "
+                            "the whole explanation, or pick one of its features.")
+    if len(note) > MAX_NOTE:
+        raise InvalidAction(f"The note is {len(note):,} characters; keep it under {MAX_NOTE:,}.")
+    if key not in store.pool_rows(project)[1].index:
+        raise InvalidAction(f"Row '{key}' is not in this project's data; give feedback on a row shown on the Review page.")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "give feedback")
+        if tx.version(project_id, int(model_version)) is None:
+            raise InvalidAction(f"Project {project_id} has no model version {model_version}; the feedback is about "
+                                "the explanation of a version that exists.")
+        feedback_id = tx.add_explanation_feedback(project_id, row_key=key, model_version=int(model_version),
+                                                  method=method, feature=feature, verdict=verdict, note=note,
+                                                  created_by=actor)
+        tx.add_event(project_id=project_id, actor=actor, action="explanation_feedback", object=f"row {key}",
+                     after={"feedback": feedback_id, "model_version": int(model_version), "method": method,
+                            "feature": feature, "verdict": verdict}, note=note)
+    return feedback_id
+
+
+# --------------------------------------------------------------------------- accounts and exports
+def add_user(store: Store, actor: str, *, name: str, role: str, password: str | None = None) -> users.User:
+    """Create an account (admins only; the first account, made in local mode, must be an admin)."""
+    actor = _check_actor(actor)
+    name = _check_actor(name)
+    try:
+        users.check_role(role)
+        password_hash = None if password is None else users.hash_password(password)
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    with store.write() as tx:
+        users.authorise(tx, actor, "manage users")
+        if not tx.has_users() and role != "admin":
+            raise InvalidAction("The first account must be an admin (it manages the others): add it with "
+                                "--role admin.")
+        if tx.user_role(name) is not None:
+            raise InvalidAction(f"There is already an account named '{name}'; pick another name.")
+        user = tx.add_user(name=name, role=role, password_hash=password_hash, created_by=actor)
+        tx.add_event(project_id=None, actor=actor, action="user_added", object=f"user {name}",
+                     after={"role": role, "password": password is not None})
+        return user
+
+
+def set_user(store: Store, actor: str, *, name: str, role: str | None = None, password: str | None = None) -> users.User:
+    """Change an account's role or password (admins only); the last admin cannot be demoted."""
+    actor = _check_actor(actor)
+    changes: dict = {}
+    try:
+        if role is not None:
+            changes["role"] = users.check_role(role)
+        if password is not None:
+            changes["password_hash"] = users.hash_password(password)
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    with store.write() as tx:
+        users.authorise(tx, actor, "manage users")
+        before = tx.user_role(name)
+        if before is None:
+            raise InvalidAction(f"No account named '{name}'; list them with `users list`.")
+        if before == "admin" and changes.get("role", "admin") != "admin" and tx.count_admins() == 1:
+            raise InvalidAction(f"'{name}' is the last admin; make another admin first.")
+        user = tx.update_user(name, **changes)
+        tx.add_event(project_id=None, actor=actor, action="user_changed", object=f"user {name}",
+                     before={"role": before}, after={"role": user.role, "password_changed": password is not None})
+        return user
+
+
+def record_export(store: Store, project_id: int, actor: str, *, what: str, rows: int) -> None:
+    """Exports carry people's data: only admins may take them, and each one is in the audit trail."""
+    actor = _check_actor(actor)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "export")
+        tx.add_event(project_id=project_id, actor=actor, action="export", object=f"project {project_id}",
+                     after={"what": what, "rows": rows})

@@ -26,10 +26,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from hitl_core import model_files
+from hitl_core import model_files, withdraw
+from hitl_core.complaints import Complaint
 from hitl_core.data import Dataset, Schema
 from hitl_core.models import FittedModel
 from hitl_core.records import Decision, Event, Job, ModelVersion, Project
+from hitl_core.users import User
 
 
 def _now() -> datetime:
@@ -76,6 +78,7 @@ class ProjectRow(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    costs_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # hitl_core.costs.CostModel; None: not set
 
 
 class AnnotationRow(Base):
@@ -156,6 +159,60 @@ class WorkerRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class BriefRow(Base):
+    __tablename__ = "briefs"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)  # every save is a new version; none is overwritten
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    brief_json: Mapped[str] = mapped_column(Text)  # hitl_core.brief.to_json
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id; None: OIDC/CLI only
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class ExplanationFeedbackRow(Base):
+    __tablename__ = "explanation_feedback"
+    __table_args__ = (Index("ix_explanation_feedback_project_row", "project_id", "row_key"),
+                      Index("ix_explanation_feedback_project_version", "project_id", "model_version"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(10))  # shap | lime
+    feature: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: the explanation as a whole
+    verdict: Mapped[str] = mapped_column(String(20))  # helpful | not helpful | wrong
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class ComplaintRow(Base):
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_project_row", "project_id", "row_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
+    resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)  # kept | changed
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what a "changed" resolution recorded
 
 
 def _to_parquet(frame: pd.DataFrame) -> bytes:
@@ -297,6 +354,16 @@ class Store:
         with self._read() as session:
             return session.scalar(select(func.max(AnnotationRow.id)).where(AnnotationRow.project_id == project_id)) or 0
 
+    # ---- feedback on explanations
+    def explanation_feedback(self, project_id: int) -> pd.DataFrame:
+        """Every verdict on an explanation of the project, oldest first: who, which row, version, method, feature."""
+        columns = ["id", "row_key", "model_version", "method", "feature", "verdict", "note", "created_by",
+                   "created_at"]
+        query = (select(*[getattr(ExplanationFeedbackRow, c) for c in columns])
+                 .where(ExplanationFeedbackRow.project_id == project_id).order_by(ExplanationFeedbackRow.id))
+        with self._read() as session:
+            return pd.DataFrame(session.execute(query).all(), columns=columns)
+
     # ---- events
     def events(self, project_id: int | None = None) -> pd.DataFrame:
         """Every event (of one project, or all), oldest first; before/after as JSON text."""
@@ -375,6 +442,44 @@ class Store:
         with self._read() as session:
             return list(session.scalars(select(WorkerRow.name).where(WorkerRow.heartbeat_at >= _now() - max_age)))
 
+    # ---- project briefs (hitl_core.brief)
+    def briefs(self, project_id: int) -> list[tuple[int, str, datetime, str]]:
+        """Every saved brief of a project, oldest first: (version, created_by, created_at, brief_json)."""
+        with self._read() as session:
+            rows = session.execute(select(BriefRow.version, BriefRow.created_by, BriefRow.created_at,
+                                          BriefRow.brief_json).where(BriefRow.project_id == project_id)
+                                   .order_by(BriefRow.version)).all()
+        return [tuple(r) for r in rows]
+
+    def latest_brief(self, project_id: int) -> str | None:
+        """The newest brief's JSON (``None`` before the first save): one row, for pages that only show it."""
+        with self._read() as session:
+            return _latest_brief(session, project_id)
+
+    # ---- accounts
+    def has_users(self) -> bool:
+        """False in local mode (no account yet): then nobody signs in."""
+        with self._read() as session:
+            return _has_users(session)
+
+    def users(self) -> list[User]:
+        with self._read() as session:
+            return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def user(self, name: str) -> User | None:
+        with self._read() as session:
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            return None if row is None else _user(row)
+
+    def user_role(self, name: str) -> str | None:
+        with self._read() as session:
+            return session.scalars(select(UserRow.role).where(UserRow.name == name)).first()
+
+    def password_hash(self, name: str) -> str | None:
+        """Only the sign-in check reads this."""
+        with self._read() as session:
+            return session.scalars(select(UserRow.password_hash).where(UserRow.name == name)).first()
+
     def integrity_ok(self) -> bool:
         """The database's own consistency check (SQLite ``PRAGMA integrity_check``; other servers: reachable)."""
         with self.engine.connect() as connection:
@@ -446,6 +551,49 @@ class Tx:
         self.session.add(row)
         self.session.flush()
         return row.id
+
+    def add_explanation_feedback(self, project_id: int, *, row_key: str, model_version: int, method: str,
+                                 feature: str | None, verdict: str, note: str, created_by: str) -> int:
+        row = ExplanationFeedbackRow(project_id=project_id, row_key=row_key, model_version=model_version,
+                                     method=method, feature=feature, verdict=verdict, note=note, created_by=created_by)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    # ---- accounts
+    def has_users(self) -> bool:
+        return _has_users(self.session)
+
+    def user_role(self, name: str) -> str | None:
+        return self.session.scalars(select(UserRow.role).where(UserRow.name == name)).first()
+
+    def add_user(self, *, name: str, role: str, password_hash: str | None, created_by: str) -> User:
+        row = UserRow(name=name, role=role, password_hash=password_hash, created_by=created_by)
+        self.session.add(row)
+        self.session.flush()
+        return _user(row)
+
+    def update_user(self, name: str, **values) -> User:
+        row = self.session.scalars(select(UserRow).where(UserRow.name == name)).one()
+        for key, value in values.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return _user(row)
+
+    def count_admins(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(UserRow).where(UserRow.role == "admin"))
+
+    def add_brief(self, project_id: int, *, created_by: str, brief_json: str) -> int:
+        """Store a brief as the project's next brief version (the project row is locked) and return its number."""
+        latest = self.session.scalar(select(func.max(BriefRow.version)).where(BriefRow.project_id == project_id)) or 0
+        self.session.add(BriefRow(project_id=project_id, version=latest + 1, created_by=created_by,
+                                  brief_json=brief_json))
+        self.session.flush()
+        return latest + 1
+
+    def latest_brief(self, project_id: int) -> str | None:
+        """The newest brief's JSON as this transaction sees it (what a save changes)."""
+        return _latest_brief(self.session, project_id)
 
     # ---- versions
     def current_version(self, project_id: int) -> ModelVersion | None:
@@ -578,6 +726,11 @@ def _current_snapshot(session: Session, project_id: int) -> int:
         .where(ProjectRow.id == project_id)) or 0
 
 
+def _latest_brief(session: Session, project_id: int) -> str | None:
+    return session.scalar(select(BriefRow.brief_json).where(BriefRow.project_id == project_id)
+                          .order_by(BriefRow.version.desc()).limit(1))
+
+
 def _open_jobs(session: Session, project_id: int) -> list[Job]:
     """Queued and running jobs of a project, oldest first."""
     rows = session.scalars(select(JobRow).where(JobRow.project_id == project_id,
@@ -590,11 +743,21 @@ def _count_decisions_after(session: Session, project_id: int, decision_id: int) 
                                                      AnnotationRow.id > decision_id)) or 0
 
 
+def _has_users(session: Session) -> bool:
+    return session.scalars(select(UserRow.id).limit(1)).first() is not None
+
+
+def _user(row: UserRow) -> User:
+    return User(name=row.name, role=row.role, created_at=row.created_at, created_by=row.created_by,
+                has_password=bool(row.password_hash))
+
+
 def _project(row: ProjectRow) -> Project:
     return Project(id=row.id, name=row.name, dataset_hash=row.dataset_hash, source=row.source,
                    schema=Schema.from_json(row.schema_json), model_kind=row.model_kind,
                    retrain_policy=row.retrain_policy, retrain_every=row.retrain_every, threshold=row.threshold,
-                   seed=row.seed, created_at=row.created_at, current_version=row.current_version)
+                   seed=row.seed, created_at=row.created_at, current_version=row.current_version,
+                   costs_json=row.costs_json)
 
 
 def _version(row: ModelVersionRow, current: int | None) -> ModelVersion:
