@@ -14,13 +14,14 @@ from datetime import datetime
 
 import pandas as pd
 
-from hitl_core import loop, model_files, users
+from hitl_core import batches, drift, loop, model_files, users
 from hitl_core import brief as briefs
 from hitl_core.brief import Brief
 from hitl_core.costs import CostError, CostModel, project_costs
 from hitl_core.data import Dataset, DataError, Schema, content_hash
-from hitl_core.models import MODEL_KINDS
+from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.records import (
+    Batch,
     EXPLANATION_METHODS, NOT_CHECKED, RETRAIN_POLICIES, VERDICTS, Decision, DecisionRequest, Job, ModelVersion, Project,
 )
 from hitl_core.store import Store, Tx
@@ -130,31 +131,39 @@ def record_decisions(store: Store, project_id: int, actor: str, requests: Sequen
     project = store.project(project_id)
     pool_keys, given = store.pool_rows(project)
     _validate(project.schema, pool_keys, requests)
-    saved, conflicts = [], []
     with store.write(project_id) as tx:
         users.authorise(tx, actor, "label")
-        for request in requests:
-            key = str(request.row_key)
-            latest = tx.latest_decision(project_id, key)
-            given_label = _given(given.get(key))
-            current = latest["new_label"] if latest else given_label
-            if request.expected is not NOT_CHECKED and request.expected != current:
-                conflicts.append(Conflict(key, request.expected, current,
-                                          latest["user"] if latest else "the dataset",
-                                          latest["created_at"] if latest else None))
-                continue
-            predicted = request.predicted_label
-            action = "accept" if request.new_label == (predicted if predicted is not None else current) else "override"
-            decision_id = tx.add_decision(project_id, Decision(
-                row_key=key, new_label=request.new_label, action=action, user=actor, old_label=current,
-                predicted_label=predicted, confidence=request.confidence, model_version=request.model_version,
-                note=request.note.strip()))
-            tx.add_event(project_id=project_id, actor=actor, action=action, object=f"row {key}",
-                         before={"label": current}, after={"label": request.new_label, "decision": decision_id},
-                         note=request.note.strip())
-            saved.append(SavedDecision(decision_id, key, current, request.new_label, given_label, action))
+        saved, conflicts = _record_in(tx, project_id, actor, requests, given)
         job = _retrain_if_due(tx, tx.project(project_id), actor) if saved else None  # the policy as of now
     return Outcome(saved, conflicts, job)
+
+
+def _record_in(tx: Tx, project_id: int, actor: str, requests: Sequence[DecisionRequest],
+               given: pd.Series) -> tuple[list[SavedDecision], list[Conflict]]:
+    """Write validated decisions, each with its event, inside ``tx``; rows changed since they were seen are
+    returned as conflicts (the one decision path: the Review page, the CLI and complaint resolutions)."""
+    saved, conflicts = [], []
+    for request in requests:
+        key = str(request.row_key)
+        latest = tx.latest_decision(project_id, key)
+        given_label = _given(given.get(key))
+        current = latest["new_label"] if latest else given_label
+        if request.expected is not NOT_CHECKED and request.expected != current:
+            conflicts.append(Conflict(key, request.expected, current,
+                                      latest["user"] if latest else "the dataset",
+                                      latest["created_at"] if latest else None))
+            continue
+        predicted = request.predicted_label
+        action = "accept" if request.new_label == (predicted if predicted is not None else current) else "override"
+        decision_id = tx.add_decision(project_id, Decision(
+            row_key=key, new_label=request.new_label, action=action, user=actor, old_label=current,
+            predicted_label=predicted, confidence=request.confidence, model_version=request.model_version,
+            note=request.note.strip()))
+        tx.add_event(project_id=project_id, actor=actor, action=action, object=f"row {key}",
+                     before={"label": current}, after={"label": request.new_label, "decision": decision_id},
+                     note=request.note.strip())
+        saved.append(SavedDecision(decision_id, key, current, request.new_label, given_label, action))
+    return saved, conflicts
 
 
 def record_decision(store: Store, project_id: int, actor: str, request: DecisionRequest) -> Outcome:
@@ -323,6 +332,59 @@ def save_brief(store: Store, project_id: int, actor: str, brief: Brief) -> int:
     return number
 
 
+# --------------------------------------------------------------------------- gold rows (known answers)
+MAX_GOLD_RATE = 0.5  # above this the queue would be mostly known answers
+
+
+def set_gold(store: Store, project_id: int, actor: str, rows: dict[str, str | None]) -> int:
+    """Set the known answer of pool rows (``None`` removes a row from gold), with one event per change.
+
+    Gold rows are mixed into people's "ask next" batch (unmarked) to measure accuracy on known
+    answers. Refused (nothing written) for a label that is not a class or a row outside the pool.
+    Returns how many rows changed.
+    """
+    actor = _check_actor(actor)
+    if not rows:
+        raise InvalidAction("No gold rows given: pick rows and their known label first.")
+    project = store.project(project_id)
+    pool_keys, _ = store.pool_rows(project)
+    for key, label in rows.items():
+        if str(key) not in pool_keys:
+            raise InvalidAction(f"Row '{key}' is not in this project's review pool; gold rows must be rows people "
+                                "can be asked about (validation and held-out test rows never are).")
+        if label is not None and label not in project.schema.classes:
+            raise InvalidAction(f"'{label}' is not a class of '{project.schema.target}'; choose one of "
+                                f"{', '.join(project.schema.classes)}.")
+    changed = 0
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "adjudicate")
+        for key, label in rows.items():
+            before = tx.gold_label(project_id, str(key))
+            if before == label:
+                continue
+            tx.set_gold_label(project_id, str(key), label, actor)
+            tx.add_event(project_id=project_id, actor=actor, action="gold", object=f"row {key}",
+                         before={"gold": before}, after={"gold": label})
+            changed += 1
+    return changed
+
+
+def set_gold_rate(store: Store, project_id: int, actor: str, rate: float) -> float:
+    """Set the share of the "ask next" batch given to gold rows (0 = none), with an event."""
+    actor = _check_actor(actor)
+    rate = float(rate)
+    if not 0.0 <= rate <= MAX_GOLD_RATE:
+        raise InvalidAction(f"The gold rate is a share of the batch: give a value between 0 and {MAX_GOLD_RATE}.")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "change settings")
+        before = tx.gold_rate(project_id)
+        if before != rate:
+            tx.set_gold_rate(project_id, rate, actor)
+            tx.add_event(project_id=project_id, actor=actor, action="settings", object=f"project {project_id}",
+                         before={"gold_rate": before}, after={"gold_rate": rate})
+    return rate
+
+
 # --------------------------------------------------------------------------- versions
 def record_version(store: Store, project_id: int, trained: loop.TrainedVersion, *, actor: str, trigger: str,
                    job: Job | None = None, worker: str | None = None) -> ModelVersion | None:
@@ -389,6 +451,9 @@ def set_current_version(store: Store, project_id: int, actor: str, *, version: i
         target = tx.version(project_id, version)
         if target is None:
             raise InvalidAction(f"Project {project_id} has no version {version}; see the version table.")
+        if tx.model_withdrawn(project_id, version):
+            raise InvalidAction(f"v{version} cannot be made current: its model file was dropped when rows were "
+                                "withdrawn (it could hold their values). Pick a version trained after the withdrawal.")
         if current is not None and current.version == version:
             raise InvalidAction(f"v{version} is already the current version.")
         verb = ("promote" if target.status == "superseded" else
@@ -437,6 +502,61 @@ def create_project(store: Store, actor: str, *, name: str, source: str, frame: p
                             "model_kind": model_kind, **settings})
         version = _store_version(tx, project.id, first, stored, actor=actor, trigger="initial", job=None)
         return tx.project(project.id), version
+
+
+# --------------------------------------------------------------------------- new data
+MAX_BATCH_ATTEMPTS = 3
+
+
+def add_batch(store: Store, project_id: int, actor: str, frame: pd.DataFrame, source: str) -> Batch:
+    """Append a batch of new rows to a project, tagged with the batch, with its drift against the training pool.
+
+    The rows join the training pool (the split of the old rows is unchanged), so the current model
+    scores them, the review queue ranks them and labels on them train the next version. Refused with
+    :class:`InvalidAction` (nothing written) when the batch's columns, types, classes or IDs do not
+    fit the project's data; ``users.PermissionDenied`` for a role that may not add data.
+    """
+    actor = _check_actor(actor)
+    source = (source or "").strip()[:300] or "upload"
+    users.authorise(store, actor, "add data")  # a refusal says so before any message about the file
+    for _ in range(MAX_BATCH_ATTEMPTS):  # the drift is computed outside the lock; redo it if the rows moved since
+        project = store.project(project_id)
+        dataset = store.load_dataset(project)
+        try:
+            rows = batches.conform(dataset, frame)
+        except DataError as exc:
+            raise InvalidAction(str(exc)) from exc
+        report = _batch_drift(store, project, dataset, rows)
+        new_frame, split = batches.appended(dataset, rows)
+        with store.write(project_id) as tx:
+            users.authorise(tx, actor, "add data")
+            if tx.project(project_id).dataset_hash != project.dataset_hash:
+                continue
+            new_hash = tx.replace_dataset(project_id, new_frame, split)
+            batch = tx.add_batch(project_id, source=source, row_keys=rows.index, created_by=actor, drift=report)
+            tx.add_event(project_id=project_id, actor=actor, action="batch_added", object=f"batch {batch.number}",
+                         before={"dataset": project.dataset_hash, "rows": len(dataset.frame)},
+                         after={"dataset": new_hash, "rows": len(new_frame), "batch": batch.number,
+                                "new_rows": len(rows), "labelled": int(rows[project.schema.target].notna().sum()),
+                                "drifted": batch.drifted},
+                         note=source)
+            return batch
+    raise InvalidAction("The project's rows kept changing while this batch was checked; add it again.")
+
+
+def _batch_drift(store: Store, project: Project, dataset: Dataset, rows: pd.DataFrame) -> dict:
+    """The batch against the training pool (features), and the current version's answers on both."""
+    pool = dataset.features.loc[dataset.rows("train")]
+    current = store.current_version(project.id)
+    predictions = {}
+    if current is not None:
+        model = store.load_model(project.id, current.version)
+        predictions = {side: predict_with_confidence(model, X, project.schema.classes).to_frame()
+                       for side, X in (("reference_preds", pool), ("batch_preds", rows[list(project.schema.features)]))}
+    report = drift.drift_report(pool, rows, project.schema, **predictions).to_json()
+    if report["prediction_shift"] is not None:
+        report["prediction_shift"] = {"version": current.version, **report["prediction_shift"]}
+    return {**report, "n_reference": len(pool)}
 
 
 # --------------------------------------------------------------------------- feedback on explanations

@@ -13,6 +13,8 @@ RETRAIN_POLICIES: dict[str, str] = {
     "manual": "On demand only",
 }
 DecisionAction = Literal["accept", "override"]
+EXPLANATION_METHODS: tuple[str, ...] = ("shap", "lime")
+VERDICTS: tuple[str, ...] = ("helpful", "not helpful", "wrong")  # a reviewer's word on an explanation
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Project:
     seed: int
     created_at: datetime
     current_version: int | None = None  # the model pages show; moves only through hitl_core.actions / jobs
+    costs_json: str | None = None  # hitl_core.costs.project_costs reads it; set only by actions.set_costs
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,22 @@ class Event:
     before: dict | None
     after: dict | None
     note: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """New rows added to a project after it was created, with their drift against the training pool then."""
+
+    id: int
+    project_id: int
+    number: int  # 1, 2, … per project (0 is the original data)
+    source: str
+    n_rows: int
+    created_by: str
+    created_at: datetime
+    drift: dict | None  # DriftReport.to_json() + "n_reference"; prediction_shift carries the model "version"
+
+    @property
+    def drifted(self) -> list[str]:
+        """Features that drifted in this batch, largest PSI first."""
+        return list((self.drift or {}).get("drifted", []))

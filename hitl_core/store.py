@@ -9,8 +9,10 @@ project row); the rules of what may be written live in :mod:`hitl_core.actions`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
@@ -19,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import (
     DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, event,
-    func, select, text, update,
+    MetaData, delete, func, insert, select, text, update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -28,9 +30,9 @@ from sqlalchemy.types import TypeDecorator
 
 from hitl_core import model_files, withdraw
 from hitl_core.complaints import Complaint
-from hitl_core.data import Dataset, Schema
+from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.models import FittedModel
-from hitl_core.records import Decision, Event, Job, ModelVersion, Project
+from hitl_core.records import Batch, Decision, Event, Job, ModelVersion, Project
 from hitl_core.users import User
 
 
@@ -213,6 +215,47 @@ class ComplaintRow(Base):
     resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)  # kept | changed
     resolution_note: Mapped[str] = mapped_column(Text, default="")
     decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what a "changed" resolution recorded
+
+
+class BatchRow(Base):
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per project
+    source: Mapped[str] = mapped_column(String(300))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    drift_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # DriftReport.to_json() against the pool then
+
+
+class BatchMemberRow(Base):
+    """Which batch brought a row in (rows of the original data have none)."""
+
+    __tablename__ = "batch_rows"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    row_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+
+
+class GoldRow(Base):
+    __tablename__ = "gold_rows"
+    __table_args__ = (UniqueConstraint("project_id", "row_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))  # the known answer; never shown in the queue
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class GoldSettingRow(Base):
+    __tablename__ = "gold_settings"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    rate: Mapped[float] = mapped_column(Float)  # share of the "ask next" batch given to gold rows
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 def _to_parquet(frame: pd.DataFrame) -> bytes:
@@ -404,8 +447,50 @@ class Store:
                 ModelVersionRow.project_id == project_id, ModelVersionRow.version == version)).first()
         if found is None:
             raise KeyError(f"Project {project_id} has no model version {version}.")
+        if found.model_format == withdraw.MODEL_WITHDRAWN:
+            raise withdraw.ModelWithdrawn(
+                f"Version {version} of project {project_id} has no model file any more: it was dropped when rows "
+                "were withdrawn (it could hold their values). Its metrics stay listed; use a version trained "
+                "after the withdrawal.")
         return model_files.loads(found.model_blob, sha=found.model_sha256, format=found.model_format,
                                  where=f"version {version} of project {project_id}")
+
+    def withdrawn_versions(self, project_id: int) -> list[int]:
+        """Versions whose model file a withdrawal dropped: listed with their metrics, never loaded or restored."""
+        with self._read() as session:
+            return list(session.scalars(select(ModelVersionRow.version).where(
+                ModelVersionRow.project_id == project_id, ModelVersionRow.model_format == withdraw.MODEL_WITHDRAWN)
+                .order_by(ModelVersionRow.version)))
+
+    # ---- complaints
+    def complaints(self, project_id: int, *, row_key: str | None = None) -> list[Complaint]:
+        """A project's complaints (or one row's), oldest first."""
+        query = select(ComplaintRow).where(ComplaintRow.project_id == project_id)
+        if row_key is not None:
+            query = query.where(ComplaintRow.row_key == str(row_key))
+        with self._read() as session:
+            return [_complaint(r) for r in session.scalars(query.order_by(ComplaintRow.id))]
+
+    def compact(self) -> bool:
+        """SQLite: rebuild the file without free pages (``VACUUM``) and empty the WAL, so deleted rows leave no
+        bytes behind; ``False`` when a reader kept the WAL from being emptied. Other servers: nothing to do here
+        (PostgreSQL's deleted rows are unreachable at once; autovacuum reclaims their space)."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        raw = self.engine.raw_connection()  # outside SQLAlchemy's transaction: VACUUM refuses to run inside one
+        try:
+            cursor = raw.cursor()
+            cursor.execute("VACUUM")
+            busy = 1
+            for _ in range(50):
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    break
+                time.sleep(0.1)
+            cursor.close()
+            return busy == 0
+        finally:
+            raw.close()
 
     # ---- jobs and workers
     def jobs(self, project_id: int | None = None) -> list[Job]:
@@ -479,6 +564,35 @@ class Store:
         """Only the sign-in check reads this."""
         with self._read() as session:
             return session.scalars(select(UserRow.password_hash).where(UserRow.name == name)).first()
+
+    # ---- batches of new rows
+    def batches(self, project_id: int) -> list[Batch]:
+        """The batches added to a project, oldest first."""
+        with self._read() as session:
+            return [_batch(r) for r in session.scalars(select(BatchRow).where(BatchRow.project_id == project_id)
+                                                       .order_by(BatchRow.number))]
+
+    def batch_rows(self, project_id: int) -> pd.Series:
+        """Row key → batch number for the rows added in batches (the original rows are not listed)."""
+        with self._read() as session:
+            rows = session.execute(select(BatchMemberRow.row_key, BatchRow.number)
+                                   .join(BatchRow, BatchRow.id == BatchMemberRow.batch_id)
+                                   .where(BatchMemberRow.project_id == project_id)).all()
+        return pd.Series([r[1] for r in rows], index=pd.Index([r[0] for r in rows], dtype=object, name="row"),
+                         dtype="int64", name="batch")
+
+    # ---- gold rows (known answers)
+    def gold(self, project_id: int) -> pd.Series:
+        """The project's gold rows: known label by row key (empty when the lead set none)."""
+        with self._read() as session:
+            rows = session.execute(select(GoldRow.row_key, GoldRow.label).where(GoldRow.project_id == project_id)
+                                   .order_by(GoldRow.id)).all()
+        return pd.Series({r.row_key: r.label for r in rows}, dtype=object, name="gold")
+
+    def gold_rate(self, project_id: int) -> float:
+        """Share of the "ask next" batch given to gold rows; 0 until a lead sets it."""
+        with self._read() as session:
+            return _gold_rate(session, project_id)
 
     def integrity_ok(self) -> bool:
         """The database's own consistency check (SQLite ``PRAGMA integrity_check``; other servers: reachable)."""
@@ -595,6 +709,119 @@ class Tx:
         """The newest brief's JSON as this transaction sees it (what a save changes)."""
         return _latest_brief(self.session, project_id)
 
+    # ---- complaints
+    def add_complaint(self, project_id: int, *, row_key: str, reason: str, created_by: str) -> Complaint:
+        row = ComplaintRow(project_id=project_id, row_key=row_key, reason=reason, created_by=created_by,
+                           status="open", resolution_note="")
+        self.session.add(row)
+        self.session.flush()
+        return _complaint(row)
+
+    def complaint(self, project_id: int, complaint_id: int) -> Complaint | None:
+        row = self.session.get(ComplaintRow, complaint_id)
+        return None if row is None or row.project_id != project_id else _complaint(row)
+
+    def resolve_complaint(self, complaint_id: int, *, resolved_by: str, resolution: str, note: str,
+                          decision_id: int | None) -> Complaint:
+        row = self.session.get(ComplaintRow, complaint_id)
+        row.status, row.resolved_by, row.resolved_at = "resolved", resolved_by, _now()
+        row.resolution, row.resolution_note, row.decision_id = resolution, note, decision_id
+        self.session.flush()
+        return _complaint(row)
+
+    # ---- withdrawal
+    def projects_with_dataset(self, dataset_hash: str) -> list[int]:
+        """Projects whose data is this stored dataset (projects made from the same content share one)."""
+        return list(self.session.scalars(select(ProjectRow.id).where(ProjectRow.dataset_hash == dataset_hash)
+                                         .order_by(ProjectRow.id)))
+
+    def delete_row_records(self, project_id: int, row_keys: list[str]) -> dict[str, int]:
+        """Delete every record about these rows from every table with ``project_id`` and ``row_key`` columns.
+
+        The tables are read from the database itself (not from a list), so a table a later feature
+        adds is covered without anyone remembering to. Returns rows deleted per table.
+        """
+        metadata = MetaData()
+        metadata.reflect(bind=self.session.connection())
+        removed = {}
+        for table in withdraw.row_tables(metadata):
+            for start in range(0, len(row_keys), 500):  # bound the statement's parameters
+                result = self.session.execute(table.delete().where(
+                    table.c.project_id == project_id, table.c.row_key.in_(row_keys[start:start + 500])))
+                removed[table.name] = removed.get(table.name, 0) + (result.rowcount or 0)
+        return removed
+
+    def scrub_events(self, project_id: int, row_keys: set[str], secrets) -> tuple[int, int]:
+        """Delete the project's events about these rows and redact the rest (``secrets``: a regex of the
+        removed values, :func:`hitl_core.withdraw.pattern`); returns (deleted, redacted)."""
+        deleted = redacted = 0
+        for row in self.session.scalars(select(EventRow).where(EventRow.project_id == project_id)):
+            if withdraw.about_rows(row.object, row_keys):
+                self.session.delete(row)
+                deleted += 1
+                continue
+            values = (withdraw.redact(row.object, secrets), withdraw.redact_json(row.before_json, secrets),
+                      withdraw.redact_json(row.after_json, secrets), withdraw.redact(row.note or "", secrets))
+            if values != (row.object, _same_json(row.before_json), _same_json(row.after_json), row.note or ""):
+                row.object, row.before_json, row.after_json, row.note = values
+                redacted += 1
+        self.session.flush()
+        return deleted, redacted
+
+    def drop_model_files(self, project_id: int, secrets, *, reason: str) -> list[int]:
+        """Empty the model file of every version of the project (it may hold removed values) and redact its
+        stored metrics; the versions stay listed, marked so they are never loaded or restored."""
+        dropped = []
+        for row in self.session.scalars(select(ModelVersionRow).where(ModelVersionRow.project_id == project_id)):
+            row.metrics_json = withdraw.redact_json(row.metrics_json, secrets)
+            if row.model_format != withdraw.MODEL_WITHDRAWN:
+                row.model_blob, row.model_sha256, row.model_format = b"", "", withdraw.MODEL_WITHDRAWN
+                row.status_reason = (f"{row.status_reason}; {reason}" if row.status_reason else reason)
+                dropped.append(row.version)
+        self.session.flush()
+        return sorted(dropped)
+
+    def model_withdrawn(self, project_id: int, version: int) -> bool:
+        return self.session.scalar(select(ModelVersionRow.model_format).where(
+            ModelVersionRow.project_id == project_id, ModelVersionRow.version == version)) == withdraw.MODEL_WITHDRAWN
+
+    def cancel_running_jobs(self, project_id: int, *, error: str) -> list[int]:
+        """Fail the project's running jobs: their worker trains on data that is gone, and its version is then
+        discarded (:func:`hitl_core.actions.record_version` checks the job is still its own)."""
+        jobs = [j for j in _open_jobs(self.session, project_id) if j.status == "running"]
+        for job in jobs:
+            self.finish_job(job.id, status="failed", error=error)
+        return [j.id for j in jobs]
+
+    # ---- gold rows
+    def gold_label(self, project_id: int, row_key: str) -> str | None:
+        return self.session.scalar(select(GoldRow.label).where(GoldRow.project_id == project_id,
+                                                               GoldRow.row_key == row_key))
+
+    def set_gold_label(self, project_id: int, row_key: str, label: str | None, actor: str) -> None:
+        """Add, change or (``None``) remove one gold row."""
+        row = self.session.scalars(select(GoldRow).where(GoldRow.project_id == project_id,
+                                                         GoldRow.row_key == row_key)).first()
+        if label is None:
+            if row is not None:
+                self.session.delete(row)
+        elif row is None:
+            self.session.add(GoldRow(project_id=project_id, row_key=row_key, label=label, created_by=actor))
+        else:
+            row.label, row.created_by, row.created_at = label, actor, _now()
+        self.session.flush()
+
+    def gold_rate(self, project_id: int) -> float:
+        return _gold_rate(self.session, project_id)
+
+    def set_gold_rate(self, project_id: int, rate: float, actor: str) -> None:
+        row = self.session.get(GoldSettingRow, project_id)
+        if row is None:
+            self.session.add(GoldSettingRow(project_id=project_id, rate=rate, updated_by=actor))
+        else:
+            row.rate, row.updated_by, row.updated_at = rate, actor, _now()
+        self.session.flush()
+
     # ---- versions
     def current_version(self, project_id: int) -> ModelVersion | None:
         return _current_version(self.session, project_id)
@@ -702,6 +929,44 @@ class Tx:
         if row is not None:
             self.session.delete(row)
 
+    # ---- the project's rows
+    def replace_dataset(self, project_id: int, frame: pd.DataFrame, split: pd.Series) -> str:
+        """Point the project at a new version of its rows (batch added, rows withdrawn); returns its hash.
+
+        ``frame``: every row of the project, indexed by row key (as :attr:`Dataset.frame`); ``split``:
+        ``"train"``/``"validation"``/``"test"`` for exactly those keys. Stored as a new ``datasets`` row
+        keyed by a hash of both (reused when identical content is already stored); the old row is
+        deleted once no project points at it. Decisions, versions and batch tags stay as they are.
+        """
+        if not split.index.equals(frame.index):
+            raise ValueError("replace_dataset needs a split for exactly the frame's rows, in the same order.")
+        project = self.session.get(ProjectRow, project_id)
+        old = self.session.get(DatasetRow, project.dataset_hash)
+        split_frame = split.rename("split").astype(object).to_frame()
+        new_hash = hashlib.sha256((content_hash(frame) + content_hash(split_frame)).encode()).hexdigest()[:16]
+        if new_hash == old.hash:
+            return new_hash
+        if self.session.get(DatasetRow, new_hash) is None:
+            self.session.add(DatasetRow(hash=new_hash, name=old.name, frame=_to_parquet(frame),
+                                        split=_to_parquet(split_frame)))
+        project.dataset_hash = new_hash
+        self.session.flush()
+        if not self.session.scalar(select(func.count()).where(ProjectRow.dataset_hash == old.hash)):
+            self.session.execute(delete(DatasetRow).where(DatasetRow.hash == old.hash))
+        return new_hash
+
+    def add_batch(self, project_id: int, *, source: str, row_keys: pd.Index, created_by: str,
+                  drift: dict | None) -> Batch:
+        """Record a batch under the project's next number and tag its rows with it."""
+        latest = self.session.scalar(select(func.max(BatchRow.number)).where(BatchRow.project_id == project_id)) or 0
+        row = BatchRow(project_id=project_id, number=latest + 1, source=source, n_rows=len(row_keys),
+                       created_by=created_by, drift_json=None if drift is None else json.dumps(drift))
+        self.session.add(row)
+        self.session.flush()
+        self.session.execute(insert(BatchMemberRow), [{"project_id": project_id, "row_key": str(k), "batch_id": row.id}
+                                                      for k in row_keys])
+        return _batch(row)
+
 
 def _version_of(session: Session, project_id: int, version: int | None) -> ModelVersion | None:
     """One version of a project, with its status against the project's current version."""
@@ -752,6 +1017,22 @@ def _user(row: UserRow) -> User:
                 has_password=bool(row.password_hash))
 
 
+def _complaint(row: ComplaintRow) -> Complaint:
+    return Complaint(id=row.id, project_id=row.project_id, row_key=row.row_key, reason=row.reason,
+                     created_by=row.created_by, created_at=row.created_at, status=row.status,
+                     resolved_by=row.resolved_by, resolved_at=row.resolved_at, resolution=row.resolution,
+                     resolution_note=row.resolution_note or "", decision_id=row.decision_id)
+
+
+def _same_json(text: str | None) -> str | None:
+    """JSON text as :func:`hitl_core.withdraw.redact_json` writes it, to tell a real change from re-encoding."""
+    return withdraw.redact_json(text, None)
+
+
+def _gold_rate(session: Session, project_id: int) -> float:
+    return session.scalar(select(GoldSettingRow.rate).where(GoldSettingRow.project_id == project_id)) or 0.0
+
+
 def _project(row: ProjectRow) -> Project:
     return Project(id=row.id, name=row.name, dataset_hash=row.dataset_hash, source=row.source,
                    schema=Schema.from_json(row.schema_json), model_kind=row.model_kind,
@@ -777,6 +1058,12 @@ def _job(row: JobRow) -> Job:
                requested_by=row.requested_by, requested_at=row.requested_at, started_at=row.started_at,
                finished_at=row.finished_at, heartbeat_at=row.heartbeat_at, worker=row.worker, attempts=row.attempts,
                error=row.error or "", result_version=row.result_version)
+
+
+def _batch(row: BatchRow) -> Batch:
+    return Batch(id=row.id, project_id=row.project_id, number=row.number, source=row.source, n_rows=row.n_rows,
+                 created_by=row.created_by, created_at=row.created_at,
+                 drift=None if row.drift_json is None else json.loads(row.drift_json))
 
 
 def event_record(row: pd.Series) -> Event:
