@@ -397,3 +397,53 @@ def human_rates(human) -> go.Figure:
     fig.update_layout(title=f"Reviewers' decisions by {_plain(human.sensitive)}", barmode="group",
                       yaxis=dict(tickformat=".0%", range=[0, 1.1]), legend=dict(orientation="h", y=-0.15), **_LAYOUT)
     return fig
+
+
+# --------------------------------------------------------------------------- overview and model card (hitl_core.story)
+_NOW, _BEFORE, _GUESS = "#2f6fde", "#9bb7e0", "#b8b8b8"
+
+
+def accuracy_story(now, before=None) -> go.Figure:
+    """Held-out accuracy now (and before people's labels) beside always guessing the majority class.
+
+    ``now`` and ``before`` are :class:`hitl_core.story.Accuracy`. The axis runs from 0 to 100 %, so a
+    two-point change looks like two points; whiskers are the 95 % Wilson intervals. No red or green:
+    a bar's colour says which model it is, never whether it went up.
+    """
+    bars = []
+    if now.majority is not None:
+        guess = f"always '{_plain(now.majority_class)}'" if now.majority_class else "majority guess"
+        bars.append((guess, now.majority, None, _GUESS))
+    if before is not None and before.version != now.version:
+        bars.append((f"v{before.version}, before people's labels", before.accuracy, before, _BEFORE))
+    bars.append((f"v{now.version}, now", now.accuracy, now, _NOW))
+    fig = go.Figure(go.Bar(
+        x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[3] for b in bars],
+        text=[f"{100 * b[1]:.0f} %" for b in bars], textposition="inside", insidetextanchor="end",
+        error_y=dict(type="data", symmetric=False, color="#222",
+                     array=[0 if b[2] is None else b[2].high - b[1] for b in bars],
+                     arrayminus=[0 if b[2] is None else b[1] - b[2].low for b in bars]),
+        hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(title=f"Right answers on {now.n:,} held-out rows (95 % interval)",
+                      yaxis=dict(range=[0, 1.05], tickformat=".0%", title=""), showlegend=False,
+                      **{**_LAYOUT, "height": 380})
+    return fig
+
+
+def drivers_bar(drivers, target: str) -> go.Figure:
+    """The top features by mean |SHAP| (axis from 0), each labelled with which way it pushes ``target``.
+
+    ``drivers`` are :class:`hitl_core.story.Driver`, strongest first.
+    """
+    shown = list(drivers)[::-1]
+    colours = {"toward": "#2f6fde", "against": "#e07b7b", "mixed": _GUESS}
+    labels = [_plain(d.feature) for d in shown]
+    fig = go.Figure(go.Bar(
+        x=[d.importance for d in shown], y=labels, orientation="h",
+        marker_color=[colours["mixed" if d.toward is not None else d.direction] for d in shown],
+        text=[_plain(d.phrase(target)) for d in shown], textposition="inside", insidetextanchor="start",
+        hovertemplate="%{y}: mean |SHAP| %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=f"What moves the model most (mean |SHAP|, score of '{_plain(target)}')",
+                      xaxis=dict(rangemode="tozero", title="average push"), showlegend=False,
+                      **{**_LAYOUT, "height": 140 + 60 * len(shown)})
+    return fig
