@@ -1,8 +1,11 @@
 """Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
-``rollback``, ``predict``, ``export``, ``drift``.
+``rollback``, ``predict``, ``export``, ``drift``, ``batch add``.
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
-2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``).
+2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``),
+4 permission denied (``--as`` names an account whose role may not do it). Whoever can run these
+commands can open the database itself, so ``--as`` is trusted as the account to act as; the roles
+keep honest people inside their job, the database's own permissions keep everyone else out.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, drift, export, jobs, loop
+from hitl_core import actions, batches, drift, export, jobs, loop, users
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
 from hitl_core.models import MODEL_KINDS, predict_with_confidence
@@ -23,7 +26,8 @@ from hitl_core.store import Store
 
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
-COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift")
+COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift", "users",
+            "batch")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +96,28 @@ def add_parsers(commands, add_data_args) -> None:
     shift.add_argument("--json", action="store_true", help="print JSON")
     _db_args(shift)
 
+    batch = commands.add_parser("batch", help="new rows for a project after it was created")
+    add = batch.add_subparsers(dest="batch_command", required=True).add_parser(
+        "add", help="append a file of new rows (the project's columns; target empty = unlabeled), scored by the "
+                    "current model, with its drift against the training pool")
+    add.add_argument("--project", type=int, required=True)
+    add.add_argument("data", help="a .csv/.xlsx/.parquet file with the project's columns")
+    add.add_argument("--encoding", help="text encoding of a CSV file, e.g. latin-1 or cp1252 (default: UTF-8)")
+    _db_args(add)
+
+    accounts = commands.add_parser("users", help="accounts and roles (once one exists, the app asks for a login)")
+    account_commands = accounts.add_subparsers(dest="users_command", required=True)
+    add = account_commands.add_parser("add", help="create an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=list(users.ROLES))
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input (without it the account cannot sign in "
+                          "with a password: OIDC or the CLI only)")
+    _db_args(add)
+    listing = account_commands.add_parser("list", help="the accounts and their roles")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _db_args(listing)
+
     out = commands.add_parser("export", help="labels, decisions or events as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
     out.add_argument("--what", choices=["labels", "decisions", "events"], required=True)
@@ -106,6 +132,8 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
     try:
         if args.command == "project":
             return _create(args, settings, store, load_source)
+        if args.command == "users":
+            return _users(args, store)
         if args.command == "worker":
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())  # leave the workers table on a plain kill
@@ -127,12 +155,33 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _predict(args, settings, store, load_source)
         if args.command == "drift":
             return _drift(args, settings, store, load_source)
+        if args.command == "batch":
+            return _batch_add(args, settings, store, load_source)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
+        actions.record_export(store, args.project, args.actor, what=f"{args.what} ({args.format})", rows=len(frame))
         args.out.write_bytes(export.write_table(frame, args.format))
         print(f"wrote {len(frame):,} rows to {args.out}")
         return 0
     finally:
         store.engine.dispose()
+
+
+def _users(args, store: Store) -> int:
+    if args.users_command == "add":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        user = actions.add_user(store, args.actor, name=args.name, role=args.role, password=password)
+        print(json.dumps({"user": user.name, "role": user.role, "password": user.has_password}))
+        return 0
+    accounts = [{"name": u.name, "role": u.role, "password": u.has_password, "created_by": u.created_by,
+                 "created_at": u.created_at.isoformat()} for u in store.users()]
+    if args.json:
+        print(json.dumps(accounts, indent=2))
+    elif not accounts:
+        print("no accounts: local mode (no login). Add the first with `users add NAME --role admin`.")
+    else:
+        for account in accounts:
+            print(f"{account['name']:<30} {account['role']:<10} {'password' if account['password'] else '-'}")
+    return 0
 
 
 def _require_project(store: Store, project_id: int) -> None:
@@ -211,6 +260,15 @@ def _predict(args, settings: Settings, store: Store, load_source) -> int:
     fmt = "parquet" if args.out.suffix.lower() == ".parquet" else "csv"
     args.out.write_bytes(export.write_table(scored, fmt))
     print(json.dumps({"rows": len(scored), "version": current.version, "out": str(args.out)}))
+    return 0
+
+
+def _batch_add(args, settings: Settings, store: Store, load_source) -> int:
+    """Append a file of new rows to the project; prints the batch number, its size and which features drifted."""
+    _, frame = load_source(args.data, settings)
+    batch = actions.add_batch(store, args.project, args.actor, frame, source=args.data)
+    print(json.dumps({"project": args.project, "batch": batch.number, "rows": batch.n_rows, "drifted": batch.drifted,
+                      "sentence": batches.drift_sentence(batch)}))
     return 0
 
 

@@ -5,6 +5,7 @@ Session state only remembers *which* project and user; everything else is read f
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -148,22 +149,31 @@ def model(project_id: int, version: int) -> FittedModel:
         st.stop()
 
 
-@st.cache_data(show_spinner="Scoring the review pool…", max_entries=4)
 def scored_pool(project_id: int, version: int) -> pd.DataFrame:
-    """Predictions of one version on the pool with the given labels and the feature columns: once per version."""
-    project = store().project(project_id)
-    data = dataset(project_id, project.dataset_hash)
+    """Predictions of one version on the pool with the given labels and the feature columns: once per version
+    and dataset (a batch of new rows changes the project's dataset hash, so its rows are scored at once)."""
+    return _scored_pool(project_id, version, store().project(project_id).dataset_hash)
+
+
+@st.cache_data(show_spinner="Scoring the review pool…", max_entries=4)
+def _scored_pool(project_id: int, version: int, dataset_hash: str) -> pd.DataFrame:
+    data = dataset(project_id, dataset_hash)
     scored = loop.score_pool(model(project_id, version), data, threads=settings().threads)
     return scored.join(data.frame.loc[scored.index, list(data.schema.features)])
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def pool(project_id: int, version: int, last_decision_id: int) -> pd.DataFrame:
     """Predictions of ``version`` on the pool, beside effective labels up to decision ``last_decision_id``.
 
-    Re-read per decision, but only the labels: the scores come from :func:`scored_pool`.
+    Re-read per decision and per dataset (new batch), but only the labels: the scores come from :func:`scored_pool`.
     """
-    return loop.with_labels(scored_pool(project_id, version), store().decisions(project_id, up_to=last_decision_id))
+    return _pool(project_id, version, last_decision_id, store().project(project_id).dataset_hash)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _pool(project_id: int, version: int, last_decision_id: int, dataset_hash: str) -> pd.DataFrame:
+    return loop.with_labels(_scored_pool(project_id, version, dataset_hash),
+                            store().decisions(project_id, up_to=last_decision_id))
 
 
 def retrain_here_with_status(project: Project) -> None:
@@ -217,6 +227,20 @@ def global_chunk(project_id: int, version: int, class_name: str, n_rows: int, ch
     return global_shap(shap_explainer, X, class_name, approximate=shap_explainer.kind == "rf")
 
 
+def global_sample_with_progress(project: Project, version: int, class_name: str, n_rows: int) -> pd.DataFrame:
+    """Tidy SHAP values of the seeded global sample, chunk by chunk under a progress bar (cached per chunk)."""
+    pool_size = len(dataset(project.id, project.dataset_hash).rows("train"))
+    chunks = max(1, math.ceil(min(n_rows, pool_size) / GLOBAL_CHUNK))
+    progress = st.progress(0.0, text="Computing SHAP values…")
+    parts = []
+    for chunk in range(chunks):
+        parts.append(global_chunk(project.id, version, class_name, int(n_rows), chunk))
+        progress.progress((chunk + 1) / chunks,
+                          text=f"Computing SHAP values… {min((chunk + 1) * GLOBAL_CHUNK, n_rows):,} rows")
+    progress.empty()
+    return pd.concat(parts, ignore_index=True)
+
+
 def through_frame(page_file: str) -> None:
     """Send a page that runs without app.py back through it, keeping the page as the destination.
 
@@ -236,12 +260,19 @@ def mark_frame_and_follow_deep_link() -> None:
         st.switch_page(link)
 
 
-@st.cache_data(show_spinner="Ranking the pool…", max_entries=16)
 def ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str,
                 batch_size: int) -> tuple[pd.DataFrame, str]:
-    """The unlabeled pool ordered by a query strategy (rank, score, in_batch, reason) and why, per model version."""
+    """The unlabeled pool ordered by a query strategy (rank, score, in_batch, reason) and why, per model version
+    and dataset (rows of a new batch enter the queue at once)."""
+    return _ranked_pool(project_id, version, last_decision_id, strategy, batch_size,
+                        store().project(project_id).dataset_hash)
+
+
+@st.cache_data(show_spinner="Ranking the pool…", max_entries=16)
+def _ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str, batch_size: int,
+                 dataset_hash: str) -> tuple[pd.DataFrame, str]:
     project = store().project(project_id)
-    frame = pool(project_id, version, last_decision_id)
+    frame = _pool(project_id, version, last_decision_id, dataset_hash)
     features = None
     if strategy in active.NEEDS_FEATURES:
         features = active.embed(model(project_id, version), frame[list(project.schema.features)],
@@ -249,6 +280,23 @@ def ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: 
     ranked = active.rank_pool(strategy, frame[[f"p({c})" for c in project.schema.classes]], labels=frame["label"],
                               features=features, batch_size=batch_size, seed=project.seed, threads=settings().threads)
     return ranked, str(ranked.attrs.get("reason", ""))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _answered(project_id: int, person: str, last_decision_id: int) -> frozenset[str]:
+    """Rows this person has decided on, up to a decision id (cached per new decision)."""
+    decisions = store().decisions(project_id, up_to=last_decision_id)
+    return frozenset(decisions.loc[decisions["user"] == person, "row_key"].astype(str))
+
+
+def mix_gold(project: Project, ranked: pd.DataFrame, last_decision_id: int) -> pd.DataFrame:
+    """The ranked batch with the project's gold rows this person has not answered mixed in at the gold rate, unmarked."""
+    rate = store().gold_rate(project.id)
+    if rate <= 0:
+        return ranked
+    answered = _answered(project.id, user(), last_decision_id)
+    gold = [k for k in store().gold(project.id).index if k not in answered]
+    return active.mix_gold(ranked, gold, rate, seed=[project.seed, last_decision_id])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
