@@ -8,15 +8,17 @@ refused as a :class:`Conflict` instead of overwriting unseen.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-from hitl_core import batches, drift, loop, model_files, users
+from hitl_core import batches, complaints, drift, loop, model_files, users, withdraw
 from hitl_core import brief as briefs
 from hitl_core.brief import Brief
+from hitl_core.complaints import Complaint
 from hitl_core.costs import CostError, CostModel, project_costs
 from hitl_core.data import Dataset, DataError, Schema, content_hash
 from hitl_core.models import MODEL_KINDS, predict_with_confidence
@@ -651,3 +653,153 @@ def record_export(store: Store, project_id: int, actor: str, *, what: str, rows:
         users.authorise(tx, actor, "export")
         tx.add_event(project_id=project_id, actor=actor, action="export", object=f"project {project_id}",
                      after={"what": what, "rows": rows})
+
+
+# --------------------------------------------------------------------------- complaints and recourse
+def complain(store: Store, project_id: int, actor: str, row_key: str, reason: str) -> Complaint:
+    """Flag the decision about a row, with a reason (anyone with access, viewers too): the row is asked first.
+
+    Only rows of the review pool: validation and held-out test labels never change, so a complaint
+    about one could not be answered by changing it.
+    """
+    actor = _check_actor(actor)
+    try:
+        reason = complaints.check_text(reason, "reason")
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    project = store.project(project_id)
+    key = _pool_row(store, project, row_key, "complain about")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "complain")
+        complaint = tx.add_complaint(project_id, row_key=key, reason=reason, created_by=actor)
+        tx.add_event(project_id=project_id, actor=actor, action="complaint", object=f"row {key}",
+                     after={"complaint": complaint.id, "status": "open"}, note=reason)
+        return complaint
+
+
+def resolve_complaint(store: Store, project_id: int, actor: str, complaint_id: int, *, outcome: str, reason: str,
+                      new_label: str | None = None) -> Complaint:
+    """Answer a complaint: the decision is *kept*, or *changed* to ``new_label`` (recorded as a decision through
+    the one decision path, in the same transaction); who, when and why are stored with the complaint."""
+    actor = _check_actor(actor)
+    project = store.project(project_id)
+    try:
+        reason = complaints.check_text(reason, "resolution note")
+        complaints.check_outcome(outcome, new_label, project.schema.classes)
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    _, given = store.pool_rows(project)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "resolve complaint")
+        complaint = tx.complaint(project_id, int(complaint_id))
+        if complaint is None:
+            raise InvalidAction(f"No complaint #{complaint_id} in project {project_id}; list them with "
+                                f"`python -m hitl_core complaints --project {project_id}`.")
+        if complaint.status != "open":
+            raise InvalidAction(f"Complaint #{complaint.id} was already resolved by {complaint.resolved_by} "
+                                f"({complaint.resolution}); raise a new complaint to reopen the question.")
+        decision_id = None
+        if outcome == "changed":
+            latest = tx.latest_decision(project_id, complaint.row_key)
+            current = latest["new_label"] if latest else _given(given.get(complaint.row_key))
+            if new_label == current:
+                raise InvalidAction(f"Row {complaint.row_key} is already labelled {new_label}: resolve the complaint "
+                                    "as 'kept', or pick the label it should have.")
+            saved, _ = _record_in(tx, project_id, actor, [DecisionRequest(
+                row_key=complaint.row_key, new_label=new_label, note=f"complaint #{complaint.id}: {reason}")], given)
+            decision_id = saved[0].id
+        resolved = tx.resolve_complaint(complaint.id, resolved_by=actor, resolution=outcome, note=reason,
+                                        decision_id=decision_id)
+        tx.add_event(project_id=project_id, actor=actor, action="complaint_resolved",
+                     object=f"row {complaint.row_key}", before={"status": "open"},
+                     after={"complaint": complaint.id, "outcome": outcome, "decision": decision_id}, note=reason)
+        if decision_id is not None:
+            _retrain_if_due(tx, tx.project(project_id), actor)
+        return resolved
+
+
+def _pool_row(store: Store, project: Project, row_key: str, verb: str) -> str:
+    """The row key if the row is in the project's review pool; else a message saying where it is, or that it is not."""
+    key = str(row_key).strip()
+    pool_keys, given = store.pool_rows(project)
+    if key in pool_keys:
+        return key
+    if key in given.index:
+        raise InvalidAction(f"Row {key} is in the validation or held-out test split, whose labels never change (they "
+                            f"keep the metrics honest), so there is no decision to {verb}; pick a row of the review "
+                            "pool.")
+    raise InvalidAction(f"No row '{key}' in project {project.id}; use the row key exactly as on the Review page.")
+
+
+# --------------------------------------------------------------------------- withdrawal
+def withdraw_rows(store: Store, project_id: int, actor: str, row_keys: Sequence[str], reason: str, *,
+                  threads: int = 1) -> withdraw.Withdrawal:
+    """Remove a data subject's rows (admins): from the data, every table about rows, the audit trail and old
+    model files; the version trained without them becomes current, and the database file is compacted.
+
+    Projects that share the stored dataset lose the rows too (they share its bytes). Every older
+    version's model file is dropped (a fitted encoder can hold a value only those rows had): those
+    versions stay listed but can never be loaded or restored. The event counts, never names, what went.
+    """
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "withdraw")  # refused before anything is read or trained
+    try:
+        reason = complaints.check_text(reason, "reason")
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    project = store.project(project_id)
+    dataset = store.load_dataset(project)
+    try:
+        keys = withdraw.check_keys(row_keys, dataset.frame.index)
+    except ValueError as exc:
+        raise InvalidAction(str(exc)) from exc
+    secrets = withdraw.pattern(withdraw.vanishing_values(dataset.frame, keys, project.schema))
+    sharing = [p for p in store.projects() if p.dataset_hash == project.dataset_hash]
+    kept = ~dataset.frame.index.isin(keys)
+    frame, split = dataset.frame[kept], dataset.split[kept]
+    trained = {p.id: _trained_without(store, p, Dataset(dataset.name, frame, p.schema, split), keys, threads)
+               for p in sharing}
+    stored = {pid: model_files.dumps(t.model) for pid, t in trained.items()}
+    note = str(withdraw.redact(reason, secrets))
+    totals: dict[str, int] = {}
+    deleted = redacted = 0
+    dropped, versions = {}, {}
+    when = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "withdraw")
+        if tx.projects_with_dataset(project.dataset_hash) != [p.id for p in sharing]:
+            raise InvalidAction("The project's data changed while the withdrawal was prepared (new rows or another "
+                                "withdrawal); nothing was withdrawn: run it again.")
+        for pid in trained:
+            tx.lock_project(pid)
+            for table, n in tx.delete_row_records(pid, keys).items():
+                totals[table] = totals.get(table, 0) + n
+            n_deleted, n_redacted = tx.scrub_events(pid, set(keys), secrets)
+            deleted, redacted = deleted + n_deleted, redacted + n_redacted
+            tx.cancel_running_jobs(pid, error="cancelled: rows were withdrawn while this job trained on them")
+            before = tx.current_version(pid)
+            dropped[pid] = tx.drop_model_files(pid, secrets, reason=f"model file dropped: trained on rows withdrawn "
+                                                                    f"on {when}")
+            tx.replace_dataset(pid, frame, split)
+            tx.update_project(pid, current_version=None)  # every older model is gone: the new one becomes current
+            version = _store_version(tx, pid, trained[pid], stored[pid], actor=actor, trigger="withdrawal", job=None)
+            versions[pid] = version.version
+            if tx.last_decision_count_after(pid, trained[pid].last_decision_id):  # decided while it trained
+                _request_retrain(tx, tx.project(pid), actor, trigger="decisions during a withdrawal")
+            tx.add_event(project_id=pid, actor=actor, action="withdrawal", object=f"project {pid}",
+                         before={"rows": len(dataset.frame), "current": before.version if before else None},
+                         after={"rows": len(frame), "withdrawn": len(keys), "records_deleted": sum(totals.values()),
+                                "model_files_dropped": len(dropped[pid]), "current": version.version,
+                                "projects": sorted(trained)}, note=note)
+    return withdraw.Withdrawal(project_ids=tuple(sorted(trained)), n_rows=len(keys), removed=totals,
+                               events_deleted=deleted, events_redacted=redacted, dropped_versions=dropped,
+                               new_versions=versions, compacted=store.compact())
+
+
+def _trained_without(store: Store, project: Project, dataset: Dataset, keys: list[str],
+                     threads: int) -> loop.TrainedVersion:
+    """The project's model on its labels without the withdrawn rows; counts leave out decisions about them."""
+    trained = loop.train_snapshot(store, project, dataset=dataset, threads=threads)
+    decisions = store.decisions(project.id, up_to=trained.last_decision_id)
+    decisions = decisions[~decisions["row_key"].isin(keys)]
+    return dataclasses.replace(trained, n_human_labels=loop.n_human_labelled(decisions), n_decisions=len(decisions))

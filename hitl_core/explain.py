@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 
 from hitl_core.data import Schema
 from hitl_core.models import MISSING_CATEGORY, FittedModel, threads_limited
+from hitl_core.records import VERDICTS
 
 LIME_SAMPLES = 5000  # LIME's own default; measured ~0.2-0.8 s per row on 2 cores (DESIGN.md)
 BACKGROUND_ROWS = 200  # seeded background sample for the linear / model-agnostic explainers
@@ -235,6 +236,23 @@ def top_k_agreement(first: pd.Series, second: pd.Series, k: int = 3) -> float:
     k = min(k, len(first), len(second))
     top = lambda s: set(s.abs().sort_values(ascending=False, kind="stable").index[:k])  # noqa: E731
     return len(top(first) & top(second)) / k if k else 1.0
+
+
+WHOLE_EXPLANATION = "(whole explanation)"  # feedback that names no feature
+
+
+def feedback_counts(feedback: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Verdicts on explanations per feature or per model version (``by``): a column per verdict and a total.
+
+    ``feedback`` is :meth:`hitl_core.store.Store.explanation_feedback`; feedback on the explanation as a
+    whole counts under ``WHOLE_EXPLANATION``. Features with the most "wrong" verdicts come first (where to
+    look); versions stay in order.
+    """
+    keyed = feedback.assign(feature=feedback["feature"].fillna(WHOLE_EXPLANATION))
+    table = pd.crosstab(keyed[by], keyed["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
+    table.columns.name = None
+    table["total"] = table.sum(axis=1)
+    return table.sort_values(["wrong", "total"], ascending=False, kind="stable") if by == "feature" else table
 
 
 def global_shap(explainer: ShapExplainer, X: pd.DataFrame, class_name: str, *,
