@@ -2,7 +2,8 @@
 commands of :mod:`hitl_core.cli_db` (``project create``, ``label``, ``retrain``, ``worker``,
 ``versions``, ``export``), over the same engine and write path as the app.
 
-Bad input exits with code 2 and one line saying what is wrong; a conflict exits with code 3.
+Bad input exits with code 2 and one line saying what is wrong; a conflict exits with code 3; an
+action the person's role may not do exits with code 4 ("permission denied: ROLE may not ACTION").
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pandas as pd
 from hitl_core import cli_db
 from hitl_core.actions import InvalidAction
 from hitl_core.model_files import UntrustedModel
+from hitl_core.users import PermissionDenied
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, DataError, check, labels_as_text, read_table
 from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRICS, FairnessReport, breakdown
@@ -26,6 +28,7 @@ from hitl_core.active import COMMITTEE_KINDS, STRATEGIES
 from hitl_core.simulate import SimulationConfig, compare, label_savings, validate
 
 EXIT_BAD_INPUT = 2
+EXIT_PERMISSION = 4
 
 
 def load_source(spec: str, settings: Settings, encoding: str | None = None) -> tuple[str, pd.DataFrame]:
@@ -249,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             _run_fairness(args, settings)
         else:
             _run_simulation(args, settings)
+    except PermissionDenied as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PERMISSION
     except (DataError, InvalidAction, UntrustedModel) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,5 +1,6 @@
 """Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
-``rollback``, ``predict``, ``export``, ``drift``, ``batch add``.
+``rollback``, ``predict``, ``export``, ``drift``, ``batch add``, ``complain``, ``complaints``, ``resolve``,
+``withdraw``.
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
 2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``),
@@ -17,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, batches, drift, export, jobs, loop, users
+from hitl_core import actions, batches, complaints, drift, export, jobs, loop, users
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
 from hitl_core.models import MODEL_KINDS, predict_with_confidence
@@ -27,7 +28,7 @@ from hitl_core.store import Store
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
 COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift", "users",
-            "batch")
+            "batch", "complain", "complaints", "resolve", "withdraw")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -118,9 +119,37 @@ def add_parsers(commands, add_data_args) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     _db_args(listing)
 
-    out = commands.add_parser("export", help="labels, decisions or events as CSV or Parquet")
+    complain = commands.add_parser("complain", help="flag the decision about a row, with a reason (anyone; the row "
+                                                    "goes first in the review queue)")
+    complain.add_argument("--project", type=int, required=True)
+    complain.add_argument("--row", required=True, help="row key (the ID column's value, else the row position)")
+    complain.add_argument("--reason", required=True, help="what is wrong with the decision")
+    _db_args(complain)
+
+    listed = commands.add_parser("complaints", help="a project's complaints and how they were resolved")
+    listed.add_argument("--project", type=int, required=True)
+    listed.add_argument("--open", action="store_true", help="only complaints nobody has resolved yet")
+    listed.add_argument("--json", action="store_true", help="print JSON")
+    _db_args(listed)
+
+    resolve = commands.add_parser("resolve", help="answer a complaint: keep the decision or change the label")
+    resolve.add_argument("--project", type=int, required=True)
+    resolve.add_argument("--complaint", type=int, required=True, help="the complaint's number")
+    resolve.add_argument("--outcome", choices=["kept", "changed"], required=True)
+    resolve.add_argument("--label", help="the new label (with --outcome changed)")
+    resolve.add_argument("--reason", required=True, help="why (stored with the complaint and in the audit trail)")
+    _db_args(resolve)
+
+    gone = commands.add_parser("withdraw", help="remove a data subject's rows and every trace of them (admins)")
+    gone.add_argument("--project", type=int, required=True)
+    gone.add_argument("--row", action="append", required=True, help="row key to remove (repeat for several)")
+    gone.add_argument("--reason", default="the data subject asked for their data to be removed",
+                      help="why (the audit trail keeps it, with the rows' keys and values redacted)")
+    _db_args(gone)
+
+    out = commands.add_parser("export", help="labels, decisions, events or complaints as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
-    out.add_argument("--what", choices=["labels", "decisions", "events"], required=True)
+    out.add_argument("--what", choices=list(export.TABLES), required=True)
     out.add_argument("--format", choices=["csv", "parquet"], default="csv")
     out.add_argument("--out", type=Path, required=True)
     _db_args(out)
@@ -157,6 +186,8 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _drift(args, settings, store, load_source)
         if args.command == "batch":
             return _batch_add(args, settings, store, load_source)
+        if args.command in ("complain", "complaints", "resolve", "withdraw"):
+            return _recourse(args, settings, store)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
         actions.record_export(store, args.project, args.actor, what=f"{args.what} ({args.format})", rows=len(frame))
         args.out.write_bytes(export.write_table(frame, args.format))
@@ -306,4 +337,36 @@ def _drift(args, settings: Settings, store: Store, load_source) -> int:
         conf = shift["mean_confidence"]
         print(f"  mean confidence: {conf['reference']:.3f} -> {conf['batch']:.3f} ({conf['change']:+.3f})")
     print(report.sentence())
+    return 0
+
+
+def _recourse(args, settings: Settings, store: Store) -> int:
+    """Complaints (raise, list, resolve) and withdrawal; each prints one JSON line (the list: a table or JSON)."""
+    if args.command == "complain":
+        complaint = actions.complain(store, args.project, args.actor, args.row, args.reason)
+        print(json.dumps({"complaint": complaint.id, "row": complaint.row_key, "status": complaint.status}))
+    elif args.command == "resolve":
+        complaint = actions.resolve_complaint(store, args.project, args.actor, args.complaint, outcome=args.outcome,
+                                              reason=args.reason, new_label=args.label)
+        print(json.dumps({"complaint": complaint.id, "outcome": complaint.resolution,
+                          "decision": complaint.decision_id}))
+    elif args.command == "complaints":
+        table = complaints.table(store.complaints(args.project))
+        if args.open:
+            table = table[table["status"] == "open"]
+        if args.json:
+            print(table.to_json(orient="records", date_format="iso"))
+        elif table.empty:
+            print(f"no {'open ' if args.open else ''}complaints in project {args.project}")
+        else:
+            print(table[["id", "row_key", "status", "resolution", "created_by", "resolved_by", "reason"]].to_string(
+                index=False))
+    else:
+        done = actions.withdraw_rows(store, args.project, args.actor, args.row, args.reason, threads=settings.threads)
+        print(json.dumps({"rows": done.n_rows, "projects": list(done.project_ids), "versions": done.new_versions,
+                          "records_deleted": sum(done.removed.values()), "events_deleted": done.events_deleted,
+                          "events_redacted": done.events_redacted, "compacted": done.compacted}))
+        if not done.compacted:
+            print("note: another process kept the database's write-ahead log open; removed bytes may remain in "
+                  "hitl.db-wal until it closes (run the command again when the app is idle)", file=sys.stderr)
     return 0
