@@ -17,22 +17,24 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from hitl_core import complaints
 from hitl_core.data import Dataset
 from hitl_core.loop import effective_labels
 from hitl_core.models import FittedModel, predict_with_confidence
 from hitl_core.store import Store
 
-Table = Literal["labels", "decisions", "events"]
+Table = Literal["labels", "decisions", "events", "complaints"]
 Format = Literal["csv", "parquet"]
 TABLES: dict[str, str] = {
     "labels": "one row per dataset row: given and effective label, who decided, the current model's prediction",
     "decisions": "every human decision, with the prediction and confidence the person saw",
     "events": "every change anybody made: who, when, what, before → after",
+    "complaints": "every complaint about a decision: who raised it and why, and how it was resolved, by whom, why",
 }
 FORMATS: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 LABEL_COLUMNS = ("row_key", "split", "given_label", "effective_label", "decided_by", "decided_at", "n_decisions",
-                 "predicted", "confidence", "model_version")
+                 "predicted", "confidence", "model_version", *complaints.LABEL_COLUMNS)
 DECISION_COLUMNS = ("id", "row_key", "user", "created_at", "action", "old_label", "new_label", "predicted_label",
                     "confidence", "model_version", "note")
 EVENT_COLUMNS = ("id", "project_id", "actor", "created_at", "action", "object", "row_key", "change", "before",
@@ -46,8 +48,10 @@ _ROW_OBJECT = "row "  # events about one row name it "row <key>" (hitl_core.acti
 
 # --------------------------------------------------------------------------- tables
 def labels_table(dataset: Dataset, decisions: pd.DataFrame, model: FittedModel | None, classes: Sequence[str], *,
-                 model_version: int | None = None, threads: int = 1) -> pd.DataFrame:
-    """One row per dataset row: its split, given and effective label, the latest decision, the model's prediction.
+                 model_version: int | None = None, threads: int = 1,
+                 complained: Sequence[complaints.Complaint] = ()) -> pd.DataFrame:
+    """One row per dataset row: its split, given and effective label, the latest decision, the model's prediction,
+    and the complaints about it (how many, how many open, the latest resolution: who and why).
 
     Parameters
     ----------
@@ -56,6 +60,7 @@ def labels_table(dataset: Dataset, decisions: pd.DataFrame, model: FittedModel |
     model : the current version's fitted model; ``None`` leaves ``predicted`` and ``confidence`` empty
     classes : the schema's classes, in order (the columns of the model's probabilities)
     model_version : the version number written beside each prediction
+    complained : the project's complaints (``Store.complaints``)
 
     Returns
     -------
@@ -88,6 +93,7 @@ def labels_table(dataset: Dataset, decisions: pd.DataFrame, model: FittedModel |
         "predicted": predicted,
         "confidence": np.asarray(confidence, dtype=float),
         "model_version": pd.array([model_version] * len(keys), dtype="Int64"),
+        **{c: v.to_numpy() for c, v in complaints.per_row(complained, keys).items()},
     }, columns=list(LABEL_COLUMNS))
 
 
@@ -148,11 +154,14 @@ def export(store: Store, project_id: int, what: Table, *, threads: int = 1) -> p
         version = store.current_version(project_id)
         model = store.load_model(project_id, version.version) if version is not None else None
         return labels_table(store.load_dataset(project), store.decisions(project_id), model, project.schema.classes,
-                            model_version=version.version if version is not None else None, threads=threads)
+                            model_version=version.version if version is not None else None, threads=threads,
+                            complained=store.complaints(project_id))
     if what == "decisions":
         return decisions_table(store.decisions(project_id))
     if what == "events":
         return events_table(store.events(project_id))
+    if what == "complaints":
+        return complaints.table(store.complaints(project_id))
     raise ValueError(f"Unknown table '{what}'; choose one of {', '.join(TABLES)}.")
 
 
