@@ -5,7 +5,9 @@ from hitl_ui import state
 
 st.set_page_config(page_title="HITL Workbench", page_icon=":material/model_training:", layout="wide")
 pages = {
-    "Project": [st.Page("pages/data.py", title="Data", icon=":material/table_chart:", default=True)],
+    "Project": [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+                st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
+                st.Page("pages/brief.py", title="Brief", icon=":material/description:")],
     "Loop": [
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),

@@ -30,8 +30,11 @@ def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def start_app(database_url: str) -> Callable[[], AppTest]:
     """Start the app as a fresh server would: empty caches, state only from the database."""
 
-    def start() -> AppTest:
+    def start(page: str | None = "pages/data.py") -> AppTest:
+        """``page``: where the session opens (these tests were written on the Data page; ``None``: the default
+        page, Overview)."""
         _clear_caches()
-        return AppTest.from_file(APP, default_timeout=120).run()
+        at = AppTest.from_file(APP, default_timeout=120)
+        return (at.switch_page(page) if page else at).run()
 
     return start
