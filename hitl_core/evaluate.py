@@ -40,7 +40,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple
         precision = np.where(predicted > 0, hits / predicted, 0.0)
         recall = np.where(support > 0, hits / support, 0.0)
         f1 = np.where(support + predicted > 0, 2 * hits / (support + predicted), 0.0)
-    clipped = np.clip(proba, 1e-15, 1 - np.finfo(proba.dtype).eps)  # the reference's clip, then scikit-learn's
+    eps = np.finfo(proba.dtype).eps  # scikit-learn 1.9 clips at machine epsilon (not 1e-15) on both ends
+    clipped = np.clip(proba, eps, 1 - eps)
     positive = (t == 1).astype(float)
     result: dict[str, float | None] = {
         "accuracy": hits.sum() / len(t),
@@ -79,7 +80,7 @@ def reference_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str,
         "recall_macro": skm.recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
         "f1_macro": skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
         "roc_auc": _roc_auc(y_true, proba, labels),
-        "log_loss": skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=labels),
+        "log_loss": skm.log_loss(y_true, proba, labels=labels),  # its own clip: a probability of 0 costs -log(eps)
         "brier": skm.brier_score_loss(y_true, proba[:, 1], pos_label=labels[1]) if len(labels) == 2 else None,
     }
     return {k: (None if v is None or math.isnan(v) else float(v)) for k, v in result.items()}

@@ -131,3 +131,26 @@ def test_fast_metrics_equal_scikit_learns_on_random_data():
             assert (fast[name] is None) == (slow[name] is None), (trial, name)
             if slow[name] is not None:
                 assert abs(fast[name] - slow[name]) <= 1e-12, (trial, name, fast[name], slow[name])
+
+
+@pytest.mark.parametrize("proba", [
+    np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.3, 0.7]]),  # certain and wrong: a probability of exactly 0
+    np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]),  # certain and right: exactly 1
+    np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32),  # float32: its own epsilon
+])
+def test_log_loss_on_certain_predictions_equals_scikit_learns(proba) -> None:
+    """scikit-learn 1.9 clips at machine epsilon, not 1e-15: -log(1e-15) = 34.5 but -log(eps) = 36.0 per row."""
+    from hitl_core.evaluate import reference_metrics
+
+    y = np.array(["no", "yes", "no", "yes"], dtype=object)
+    expected = skm.log_loss(y, proba, labels=list(BINARY))
+    assert classification_metrics(y, proba, BINARY)["log_loss"] == pytest.approx(expected, rel=1e-12)
+    assert reference_metrics(y, proba, BINARY)["log_loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_multiclass_log_loss_with_zeros_equals_scikit_learns() -> None:
+    proba = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    y = np.array(["a", "b", "a", "c"], dtype=object)
+    expected = skm.log_loss(y, proba, labels=list(THREE))
+    assert expected > 27  # three of four rows certain and wrong: 3 × -log(eps) / 4
+    assert classification_metrics(y, proba, THREE)["log_loss"] == pytest.approx(expected, rel=1e-12)
