@@ -1,6 +1,6 @@
 """Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
 ``rollback``, ``predict``, ``export``, ``drift``, ``batch add``, ``complain``, ``complaints``, ``resolve``,
-``withdraw``.
+``withdraw``, ``report`` (the model card).
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
 2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``),
@@ -18,17 +18,17 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, batches, complaints, drift, export, jobs, loop, users
+from hitl_core import actions, batches, complaints, drift, export, jobs, loop, report, users
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
-from hitl_core.models import MODEL_KINDS, predict_with_confidence
+from hitl_core.models import MODEL_KINDS, predict_with_confidence, threads_limited
 from hitl_core.records import NOT_CHECKED, RETRAIN_POLICIES, DecisionRequest
 from hitl_core.store import Store
 
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
 COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift", "users",
-            "batch", "complain", "complaints", "resolve", "withdraw")
+            "batch", "complain", "complaints", "resolve", "withdraw", "report")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +147,14 @@ def add_parsers(commands, add_data_args) -> None:
                       help="why (the audit trail keeps it, with the rows' keys and values redacted)")
     _db_args(gone)
 
+    card = commands.add_parser("report", help="the model card: purpose, data, metrics beside baselines, costs, "
+                                              "fairness, label provenance, safety checks, limitations, history")
+    card.add_argument("--project", type=int, required=True)
+    card.add_argument("--out", type=Path, required=True, help="the file to write (.md: Markdown, else HTML)")
+    card.add_argument("--format", choices=["html", "md", "markdown"],
+                      help="html (self-contained, opens offline) or md; default: by the --out suffix")
+    _db_args(card)
+
     out = commands.add_parser("export", help="labels, decisions, events or complaints as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
     out.add_argument("--what", choices=list(export.TABLES), required=True)
@@ -186,6 +194,8 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _drift(args, settings, store, load_source)
         if args.command == "batch":
             return _batch_add(args, settings, store, load_source)
+        if args.command == "report":
+            return _report(args, settings, store)
         if args.command in ("complain", "complaints", "resolve", "withdraw"):
             return _recourse(args, settings, store)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
@@ -195,6 +205,16 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
         return 0
     finally:
         store.engine.dispose()
+
+
+def _report(args, settings: Settings, store: Store) -> int:
+    """Write the model card of the project's current version (aggregates only: no row of anyone's data)."""
+    fmt = report.format_for(args.out, args.format)
+    with threads_limited(settings.threads):
+        text = report.render(report.gather(store, args.project), fmt)
+    args.out.write_text(text, encoding="utf-8")
+    print(json.dumps({"project": args.project, "format": fmt, "out": str(args.out), "bytes": len(text.encode())}))
+    return 0
 
 
 def _users(args, store: Store) -> int:
