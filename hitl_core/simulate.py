@@ -27,6 +27,7 @@ from hitl_core.loop import fit_on_pool, score
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS, FittedModel, fit, predict_with_confidence
 
 TARGET_LEVELS = {"labels_to_95": 0.95, "labels_to_99": 0.99}  # shares of the full-label validation accuracy
+INTERVAL = 0.95  # labels-to-level intervals across repeats: percentile, of the observed per-repeat values
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,9 @@ def compare(dataset: Dataset, config: SimulationConfig, strategies: Sequence[str
     ``history`` is the first strategy's first run (seed ``config.seed``), as in a single run;
     ``strategies`` holds each strategy's learning curve averaged over its repeats, the labels it
     needed to reach 95 % and 99 % of the full-label model's validation accuracy (``None`` when
-    never reached) and ``aulc``, its mean validation accuracy over the labels spent.
+    never reached), each repeat's own count (``labels_to_95_runs``) and their percentile interval
+    (``labels_to_95_interval``, :func:`repeat_interval`), and ``aulc``, its mean validation accuracy
+    over the labels spent. ``targets`` marks a level *trivial* when the majority class reaches it.
     """
     strategies = list(dict.fromkeys(strategies or [config.strategy]))
     validate(dataset, config, strategies, repeats)
@@ -298,13 +301,15 @@ def compare(dataset: Dataset, config: SimulationConfig, strategies: Sequence[str
         summaries[name]["notes"] = list(dict.fromkeys(n for r in runs[name] for n in r.notes))
         if config.noisy_group:
             summaries[name]["groups"] = _group_report(dataset, config, runs[name])
+    baselines = _full_pool_baselines(dataset, truth, config.seed)
     return {
         "dataset": {"rows": len(dataset.frame), "classes": list(dataset.schema.classes),
                     "target": dataset.schema.target},
         "split": {part: int((dataset.split == part).sum()) for part in ("train", "validation", "test")},
         "config": {**asdict(config), "strategy": strategies[0], "strategies": strategies, "repeats": repeats},
-        "baselines": _full_pool_baselines(dataset, truth, config.seed),
+        "baselines": baselines,
         "full_label_reference": reference,
+        "targets": target_levels(reference["validation"]["accuracy"], baselines["majority"]["validation"]["accuracy"]),
         "history": runs[strategies[0]][0].history,
         "strategies": summaries,
     }
@@ -331,9 +336,46 @@ def summarize(histories: Sequence[Sequence[dict]], reference_accuracy: float) ->
         "repeats": len(histories),
     }
     for key, level in TARGET_LEVELS.items():
-        reached = np.flatnonzero(mean >= level * reference_accuracy - 1e-12)
+        bar = level * reference_accuracy - 1e-12
+        reached = np.flatnonzero(mean >= bar)
         result[key] = int(n[reached[0]]) if len(reached) else None
+        result[f"{key}_runs"] = [_labels_to(history, bar) for history in histories]
+        result[f"{key}_interval"] = repeat_interval(result[f"{key}_runs"])
     return result
+
+
+def _labels_to(history: Sequence[dict], bar: float) -> int | None:
+    """Labels one run had spent when its validation accuracy first reached ``bar``; ``None``: never, within budget."""
+    return next((int(e["n_labels"]) for e in history if float(e["validation"]["accuracy"]) >= bar), None)
+
+
+def repeat_interval(values: Sequence[int | None], confidence: float = INTERVAL) -> list[int | None] | None:
+    """Percentile interval of per-repeat label counts: ``[low, high]`` of the observed values (rounded outward).
+
+    With fewer than 40 repeats a 95 % interval is the range, min to max. A repeat that never reached
+    the level counts as beyond the budget: ``high`` is ``None`` then, and the whole interval is ``None``
+    when no repeat reached it.
+    """
+    known = [np.inf if v is None else float(v) for v in values]
+    if not known or all(np.isinf(known)):
+        return None
+    tail = (1 - confidence) / 2 * 100
+    low = np.percentile(known, tail, method="lower")
+    high = np.percentile(known, 100 - tail, method="higher")
+    return [int(low), None if np.isinf(high) else int(high)]
+
+
+def _overlap(a: list[int | None] | None, b: list[int | None] | None) -> bool:
+    """Whether two repeat intervals share a value; ``None`` (as a bound or the whole interval) is beyond the budget."""
+    (a_low, a_high), (b_low, b_high) = ((np.inf if v is None else v for v in (x or [None, None])) for x in (a, b))
+    return a_low <= b_high and b_low <= a_high
+
+
+def target_levels(reference_accuracy: float, majority_accuracy: float | None) -> dict[str, dict]:
+    """Each target level's validation accuracy and whether it is *trivial*: the majority class already reaches it."""
+    return {key: {"accuracy": round(level * reference_accuracy, 6),
+                  "trivial": majority_accuracy is not None and majority_accuracy >= level * reference_accuracy - 1e-12}
+            for key, level in TARGET_LEVELS.items()}
 
 
 def full_label_reference(dataset: Dataset, config: SimulationConfig) -> dict:
@@ -385,15 +427,23 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def label_savings(result: dict, *, target: str = "labels_to_99", against: str = "random") -> list[str]:
-    """The label savings against ``against`` in words, one sentence per other strategy.
+    """The label savings against ``against`` in words, one sentence per other strategy, hedged honestly.
 
     e.g. "margin reached 99 % of full-label accuracy with 38 % of the labels random needed (76 vs 200)."
+    When both strategies carry intervals across repeats (``labels_to_99_interval``) that overlap, the
+    sentence says there is "no clear difference"; with one repeat it says the spread is unknown; a
+    level the majority class already reaches (``result["targets"]``) is called trivial first.
     """
     level = f"{TARGET_LEVELS[target] * 100:.0f} %"
     summaries = result["strategies"]
     spent = max((c[-1][0] for c in (s["curve"] for s in summaries.values()) if c), default=0)
     name = lambda s: s.replace("_", " ")  # noqa: E731
     sentences = []
+    if result.get("targets", {}).get(target, {}).get("trivial"):
+        majority = result["baselines"]["majority"]["validation"]["accuracy"]
+        sentences.append(f"Reaching {level} of full-label accuracy is trivial here: always answering the majority "
+                         f"class already scores {majority:.3f} (the bar is {result['targets'][target]['accuracy']:.3f}), "
+                         "so the label counts below say little about the strategies.")
     base = summaries.get(against, {}).get(target) if against in summaries else None
     for strategy, summary in summaries.items():
         if strategy == against:
@@ -403,20 +453,48 @@ def label_savings(result: dict, *, target: str = "labels_to_99", against: str = 
             sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {needed} labels."
                              if needed is not None else
                              f"{name(strategy)} did not reach {level} of full-label accuracy within {spent} labels.")
-        elif needed is not None and base is not None:
+            continue
+        mine, theirs = summary.get(f"{target}_interval"), summaries[against].get(f"{target}_interval")
+        repeats = min(summary.get("repeats", 0), summaries[against].get("repeats", 0))
+        if repeats >= 2 and (needed is not None or base is not None) and _overlap(mine, theirs):
+            sentences.append(f"No clear difference between {name(strategy)} and {name(against)} in labels to {level} "
+                             f"of full-label accuracy: {_reach(name(strategy), needed, mine, spent)} and "
+                             f"{_reach(name(against), base, theirs, spent)}; the ranges across {repeats} repeats "
+                             "overlap.")
+            continue
+        if needed is not None and base is not None:
             share = needed / base
-            sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {share * 100:.0f} % of the "
-                             f"labels {name(against)} needed ({needed} vs {base}).")
+            sentence = (f"{name(strategy)} reached {level} of full-label accuracy with {share * 100:.0f} % of the "
+                        f"labels {name(against)} needed ({needed} vs {base}).")
         elif needed is not None:
-            sentences.append(f"{name(strategy)} reached {level} of full-label accuracy with {needed} labels; "
-                             f"{name(against)} did not within {spent}.")
+            sentence = (f"{name(strategy)} reached {level} of full-label accuracy with {needed} labels; "
+                        f"{name(against)} did not within {spent}.")
         elif base is not None:
-            sentences.append(f"{name(strategy)} did not reach {level} of full-label accuracy within {spent} labels; "
-                             f"{name(against)} needed {base}.")
+            sentence = (f"{name(strategy)} did not reach {level} of full-label accuracy within {spent} labels; "
+                        f"{name(against)} needed {base}.")
         else:
-            sentences.append(f"Neither {name(strategy)} nor {name(against)} reached {level} of full-label accuracy "
-                             f"within {spent} labels.")
+            sentence = (f"Neither {name(strategy)} nor {name(against)} reached {level} of full-label accuracy "
+                        f"within {spent} labels.")
+        if repeats >= 2 and mine is not None and theirs is not None:
+            sentence = sentence[:-1] + (f"; across {repeats} repeats the ranges do not overlap "
+                                        f"({_range(mine)} vs {_range(theirs)}).")
+        elif repeats == 1 and (needed is not None or base is not None):
+            sentence = sentence[:-1] + " (one run each: add repeats to see whether the difference holds)."
+        sentences.append(sentence)
     return sentences
+
+
+def _range(interval: list[int | None]) -> str:
+    low, high = interval
+    return f"{low}–{'beyond the budget' if high is None else high}"
+
+
+def _reach(strategy: str, needed: int | None, interval: list[int | None] | None, spent: int) -> str:
+    """ "margin needed 60 (40–80)" or "random did not get there within 200"."""
+    if needed is None:
+        return f"{strategy} did not get there on average within {spent}" + (
+            f" (range {_range(interval)})" if interval is not None else "")
+    return f"{strategy} needed {needed} ({_range(interval)})" if interval is not None else f"{strategy} needed {needed}"
 
 
 def _full_pool_baselines(dataset: Dataset, truth: pd.Series, seed: int) -> dict:

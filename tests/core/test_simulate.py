@@ -120,3 +120,84 @@ def test_simulation_refuses_unlabeled_rows(wine: Sample, wine_schema: Schema) ->
     frame.loc[:4, "target"] = None
     with pytest.raises(DataError, match="true label on every row"):
         simulate(Dataset.create("wine", frame, wine_schema), SimulationConfig(budget=20))
+
+
+# --------------------------------------------------------------------------- honest summaries
+def _history(*points: tuple[int, float]) -> list[dict]:
+    return [{"n_labels": n, "validation": {"accuracy": a}} for n, a in points]
+
+
+def test_labels_to_level_intervals_contain_every_repeat() -> None:
+    from hitl_core.simulate import repeat_interval, summarize
+
+    histories = [_history((10, 0.5), (20, 0.96), (30, 1.0)), _history((10, 0.5), (20, 0.7), (30, 0.99)),
+                 _history((10, 0.95), (20, 0.97), (30, 0.99))]
+    summary = summarize(histories, reference_accuracy=1.0)
+    assert summary["labels_to_95_runs"] == [20, 30, 10]
+    assert summary["labels_to_95_interval"] == [10, 30]  # percentile interval of 3 repeats: the range
+    low, high = summary["labels_to_95_interval"]
+    assert all(low <= v <= high for v in summary["labels_to_95_runs"])
+    assert summary["labels_to_99_runs"] == [30, 30, 30] and summary["labels_to_99_interval"] == [30, 30]
+    assert repeat_interval([40, None, 60]) == [40, None]  # one repeat never got there: no upper bound
+    assert repeat_interval([None, None]) is None
+    values = list(range(100, 1100, 10))  # 100 repeats: the 95 % interval drops the extreme 2.5 % on each side
+    low, high = repeat_interval(values)
+    assert (low, high) == (120, 1070) and sum(low <= v <= high for v in values) == 96
+
+
+def _result(margin: list[int | None], random: list[int | None], *, majority: float = 0.4) -> dict:
+    from hitl_core.simulate import repeat_interval, target_levels
+
+    def summary(runs):
+        known = [r for r in runs if r is not None]
+        return {"curve": [[20, 0.5], [200, 0.9]], "repeats": len(runs), "labels_to_99": max(known) if known else None,
+                "labels_to_99_runs": runs, "labels_to_99_interval": repeat_interval(runs)}
+
+    return {"strategies": {"random": summary(random), "margin": summary(margin)},
+            "baselines": {"majority": {"validation": {"accuracy": majority}}},
+            "targets": target_levels(0.9, majority)}
+
+
+def test_overlapping_intervals_say_there_is_no_clear_difference() -> None:
+    from hitl_core.simulate import label_savings
+
+    [sentence] = label_savings(_result([60, 100, 140], [120, 160, 180]))
+    assert sentence.startswith("No clear difference between margin and random")
+    assert "margin needed 140 (60–140)" in sentence and "random needed 180 (120–180)" in sentence
+    [sentence] = label_savings(_result([60, 80, 100], [120, 160, 180]))
+    assert sentence.startswith("margin reached 99 % of full-label accuracy with 56 % of the labels random needed")
+    assert "the ranges do not overlap (60–100 vs 120–180)" in sentence
+    [sentence] = label_savings(_result([60, 80], [120, None]))
+    assert sentence.startswith("margin reached") and "120–beyond the budget" in sentence
+    [sentence] = label_savings(_result([60], [120]))
+    assert sentence.endswith("(one run each: add repeats to see whether the difference holds).")
+
+
+def test_a_level_the_majority_class_reaches_is_called_trivial() -> None:
+    from hitl_core.simulate import label_savings, target_levels
+
+    assert target_levels(0.9, 0.86) == {"labels_to_95": {"accuracy": 0.855, "trivial": True},
+                                        "labels_to_99": {"accuracy": 0.891, "trivial": False}}
+    sentences = label_savings(_result([60, 80], [120, 160], majority=0.895))
+    assert sentences[0].startswith("Reaching 99 % of full-label accuracy is trivial here: always answering the "
+                                   "majority class already scores 0.895")
+    assert not label_savings(_result([60, 80], [120, 160]))[0].startswith("Reaching")
+
+
+def test_compare_reports_intervals_and_trivial_levels_in_its_json(wine_dataset: Dataset) -> None:
+    from hitl_core.simulate import compare
+
+    config = SimulationConfig(seed_size=10, batch_size=20, budget=70, metrics="accuracy")
+    result = compare(wine_dataset, config, ["random", "margin"], repeats=3)
+    json.dumps(result)
+    majority = result["baselines"]["majority"]["validation"]["accuracy"]
+    reference = result["full_label_reference"]["validation"]["accuracy"]
+    assert result["targets"]["labels_to_95"]["trivial"] == (majority >= 0.95 * reference)
+    for summary in result["strategies"].values():
+        for key in ("labels_to_95", "labels_to_99"):
+            runs, interval = summary[f"{key}_runs"], summary[f"{key}_interval"]
+            assert len(runs) == 3
+            if interval is None:
+                assert runs == [None] * 3
+            else:
+                assert all(v is None or interval[0] <= v <= (interval[1] or np.inf) for v in runs)
