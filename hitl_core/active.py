@@ -546,6 +546,56 @@ def _row_reasons(used: str, proba: np.ndarray, scores: np.ndarray, in_batch: np.
     return reasons
 
 
+# --------------------------------------------------------------------------- gold rows in the queue
+GOLD_REASON = "next batch · random draw"  # what a gold row's reason says: true (drawn at random), and unmarked
+
+
+def mix_gold(ranked: pd.DataFrame, gold: Sequence[str], rate: float, *,
+             seed: int | Sequence[int] = 0) -> pd.DataFrame:
+    """Give a share ``rate`` of the ranked batch to gold rows (known answers), unmarked, at random places.
+
+    The batch keeps its size: ``floor(rate × size)`` slots, plus one more with the probability of the
+    remainder (so the long-run share is exactly ``rate``), go to gold rows drawn at random from
+    ``gold`` (the rows this person has not answered yet); gold rows the strategy picked itself count
+    towards the share, and the strategy's last picks make room for the others.
+
+    Parameters
+    ----------
+    ranked : :func:`rank_pool`'s frame (``rank``, ``score``, ``in_batch``, ``reason``)
+    gold : row keys of gold rows still to ask this person; keys outside ``ranked`` are ignored
+    seed : same seed, same draw (a page rerun shows the same batch)
+    """
+    in_batch = ranked["in_batch"].to_numpy(dtype=bool)
+    found = ranked.index.get_indexer(pd.Index(gold).unique())  # a hash lookup per gold row, not per queued row
+    is_gold = np.zeros(len(ranked), dtype=bool)
+    is_gold[found[found >= 0]] = True
+    size = int(in_batch.sum())
+    if rate <= 0 or size == 0 or not is_gold.any():
+        return ranked
+    rng = np.random.default_rng(seed)
+    wanted = int(math.floor(rate * size)) + int(rng.random() < rate * size % 1)
+    wanted -= int((is_gold & in_batch).sum())  # gold rows the strategy picked itself count already
+    candidates = np.flatnonzero(is_gold & ~in_batch)
+    picked = rng.permutation(candidates)[:max(0, min(wanted, len(candidates)))]
+    if not len(picked):
+        return ranked
+    batch = np.flatnonzero(in_batch)
+    batch = batch[np.argsort(ranked["rank"].iloc[batch].to_numpy(dtype=float, na_value=np.inf), kind="stable")]
+    dropped = [p for p in batch[::-1] if not is_gold[p]][:len(picked)]  # the strategy's last non-gold picks
+    order = [p for p in batch if p not in set(dropped)]
+    for position, place in zip(picked, np.sort(rng.choice(size, len(picked), replace=False))):
+        order.insert(int(place), position)
+    rank = np.zeros(len(ranked), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    reasons = ranked["reason"].to_numpy(dtype=object, copy=True)
+    reasons[picked], reasons[dropped] = GOLD_REASON, ""
+    mixed = ranked.copy()
+    mixed["rank"] = pd.arrays.IntegerArray(rank, rank == 0)
+    mixed["in_batch"] = rank > 0
+    mixed["reason"] = pd.Series(reasons, index=ranked.index, dtype=object)
+    return mixed
+
+
 # --------------------------------------------------------------------------- model-side helpers
 def embed(model: FittedModel, X: pd.DataFrame, *, threads: int = 1) -> np.ndarray:
     """Rows in the fitted pipeline's preprocessed space (``pipe[:-1].transform``), each column standardised.

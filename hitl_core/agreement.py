@@ -22,8 +22,8 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 VOTE_COLUMNS = ("row_key", "user", "label", "created_at", "predicted_label", "confidence")
 
 
-def votes(decisions: pd.DataFrame) -> pd.DataFrame:
-    """Each person's latest decision per row, oldest first, with the columns in ``VOTE_COLUMNS``.
+def votes(decisions: pd.DataFrame, *, latest: bool = True) -> pd.DataFrame:
+    """Each person's latest decision per row (``latest=False``: every decision), oldest first, as ``VOTE_COLUMNS``.
 
     Parameters
     ----------
@@ -31,8 +31,10 @@ def votes(decisions: pd.DataFrame) -> pd.DataFrame:
     """
     if decisions.empty:
         return pd.DataFrame(columns=list(VOTE_COLUMNS))
-    latest = decisions.sort_values("id").drop_duplicates(["row_key", "user"], keep="last")
-    frame = latest.rename(columns={"new_label": "label"})[list(VOTE_COLUMNS)]
+    ordered = decisions.sort_values("id")
+    if latest:
+        ordered = ordered.drop_duplicates(["row_key", "user"], keep="last")
+    frame = ordered.rename(columns={"new_label": "label"})[list(VOTE_COLUMNS)]
     return frame.assign(row_key=frame["row_key"].astype(str), user=frame["user"].astype(str)).reset_index(drop=True)
 
 

@@ -149,6 +149,12 @@ def model(project_id: int, version: int) -> FittedModel:
         st.stop()
 
 
+def forget_models() -> None:
+    """Drop every cached model and explainer: after a withdrawal, dropped versions must not be served from memory."""
+    _stored_model.clear()
+    explainers.clear()
+
+
 def scored_pool(project_id: int, version: int) -> pd.DataFrame:
     """Predictions of one version on the pool with the given labels and the feature columns: once per version
     and dataset (a batch of new rows changes the project's dataset hash, so its rows are scored at once)."""

@@ -6,7 +6,7 @@ conflict, not an overwrite); retrains run in a worker, and the page picks up a n
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, active, charts
+from hitl_core import actions, active, charts, complaints
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_ui import review_panel as panel
@@ -99,6 +99,9 @@ strategy = strategy_col.selectbox(
     help="Which unlabeled rows the model asks about first. Query-by-committee runs on the Simulation page.")
 batch_size = int(batch_col.number_input("Batch size", 1, 500, 20, key="review_batch", on_change=panel.view_changed))
 ranked, reason = state.ranked_pool(project.id, version.version, last_decision, strategy, batch_size)
+ranked = state.mix_gold(project, ranked, last_decision)  # known answers, unmarked (Team page)
+complained = complaints.open_rows(store.complaints(project.id))
+ranked = complaints.prioritise(ranked, complained)  # rows under complaint first, ahead of the strategy
 pool = pool.join(ranked[["rank", "score", "in_batch", "reason"]].rename(columns={"reason": "why asked"}))
 pool["rank"] = pool["rank"].astype("Int64")
 if reason:
@@ -110,6 +113,7 @@ views = {
     "Disagreements": pool.index[pool["disagrees"]],
     "Unlabeled": pool.index[pool["label"].isna()],
     "Reviewed": pool.index[pool["reviewed"]],
+    "Complaints": pool.index[pool.index.isin(complained)],
     "All": pool.index,
 }
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1.5])
@@ -139,6 +143,9 @@ if view.empty:
     if view_name == "Ask next" and not len(views["Ask next"]):
         st.info("Every row of the pool has a label, so the model has nothing to ask. Choose *Needs review* or "
                 "*Disagreements* to audit the given labels.", icon=":material/task_alt:")
+    elif view_name == "Complaints" and not complained:
+        st.info("No open complaints. Anyone can flag a decision in the row panel below (*Complain about this "
+                "decision*); a flagged row then comes first under *Ask next*.", icon=":material/flag:")
     else:
         st.info("No rows match these filters. Widen the confidence range, pick more classes or choose another "
                 "view (for example *All*).", icon=":material/filter_alt_off:")
