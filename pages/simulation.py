@@ -142,10 +142,23 @@ if "random" not in summaries:
 
 st.plotly_chart(charts.learning_curves(summaries, reference=reference, baseline=majority, names=active.STRATEGIES),
                 width="stretch")
+targets = result.get("targets", {})
+
+
+def _reach(summary: dict, key: str) -> str:
+    """ "60 (40–80)": labels to the level on the averaged curve, and the range across repeats."""
+    needed = "never" if summary[key] is None else f"{summary[key]:,}"
+    interval = summary.get(f"{key}_interval")
+    if interval is None or summary.get("repeats", 1) < 2:
+        return needed
+    return f"{needed} ({interval[0]:,}–{'beyond' if interval[1] is None else f'{interval[1]:,}'})"
+
+
+level_names = {key: f"labels to {level * 100:.0f} %" + (" (trivial)" if targets.get(key, {}).get("trivial") else "")
+               for key, level in TARGET_LEVELS.items()}
 table = pd.DataFrame([{
     "strategy": active.STRATEGIES[name],
-    **{f"labels to {level * 100:.0f} %": "never" if summary[key] is None else str(summary[key])
-       for key, level in TARGET_LEVELS.items()},
+    **{level_names[key]: _reach(summary, key) for key in TARGET_LEVELS},
     "AULC (mean accuracy)": summary["aulc"],
     "final accuracy": summary["curve"][-1][1],
 } for name, summary in summaries.items()])
@@ -153,8 +166,11 @@ st.dataframe(table, hide_index=True, key="simulation_table", column_config={
     "AULC (mean accuracy)": st.column_config.NumberColumn(format="%.3f"),
     "final accuracy": st.column_config.NumberColumn(format="%.3f"),
 })
-st.caption("*never*: the strategy did not get there within the budget. AULC is the mean validation accuracy over the "
-           "labels spent, comparable across strategies run with the same settings.")
+st.caption("*never*: the strategy did not get there within the budget. In brackets: the range of the labels each "
+           "repeat needed (95 % percentile interval of the repeats; with under 40 repeats that is lowest to highest; "
+           "*beyond*: some repeat did not get there). *trivial*: always answering the majority class already reaches "
+           "that level. AULC is the mean validation accuracy over the labels spent, comparable across strategies run "
+           "with the same settings.")
 for name, summary in summaries.items():
     for note in summary["notes"]:
         st.info(f"{active.STRATEGIES[name]}: {note}", icon=":material/ac_unit:")

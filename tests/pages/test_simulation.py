@@ -84,3 +84,33 @@ def test_no_strategy_gets_a_message(start_app):
     _run(at)
     assert not at.exception
     assert any("at least one query strategy" in e.value for e in at.error)
+
+
+def test_repeats_show_ranges_and_an_honest_savings_sentence(start_app):
+    from hitl_core.simulate import _overlap
+
+    at = start_app()
+    at.switch_page(PAGE).run()
+    _set_small(at, budget=50, repeats=3)
+    _run(at)
+    assert not at.exception, at.exception
+    result = at.session_state["simulation"]["result"]
+    table = next(d.value for d in at.dataframe if "AULC (mean accuracy)" in d.value.columns)
+    for key in ("labels_to_95", "labels_to_99"):
+        trivial = result["targets"][key]["trivial"]
+        column = f"labels to {key[-2:]} %" + (" (trivial)" if trivial else "")
+        assert column in table.columns
+        for shown, summary in zip(table[column], result["strategies"].values()):
+            interval = summary[f"{key}_interval"]
+            if interval is not None:
+                assert f"({interval[0]}–{interval[1] if interval[1] is not None else 'beyond'})" in shown
+                assert all(r is None or interval[0] <= r <= (interval[1] or 10**9) for r in summary[f"{key}_runs"])
+    margin, random = (result["strategies"][s] for s in ("margin", "random"))
+    sentence = next(m.value for m in at.markdown if "margin" in m.value and "random" in m.value)
+    reached = margin["labels_to_99"] is not None or random["labels_to_99"] is not None
+    if reached and _overlap(margin["labels_to_99_interval"], random["labels_to_99_interval"]):
+        assert "No clear difference between margin and random" in sentence
+    else:
+        assert "No clear difference" not in sentence
+    trivial_note = any("is trivial here" in m.value for m in at.markdown)
+    assert trivial_note == result["targets"]["labels_to_99"]["trivial"]
