@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ import plotly.graph_objects as go
 
 from hitl_core.evaluate import LOWER_IS_BETTER
 from hitl_core.records import ModelVersion
+
+if TYPE_CHECKING:
+    from hitl_core.brief import SmartGoal
 
 METRIC_LABELS = {
     "accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "precision_macro": "Precision (macro)",
@@ -80,14 +84,21 @@ def history_frame(versions: list[ModelVersion], part: str = "validation") -> pd.
     return pd.DataFrame(rows, columns=["version", "human labels", "metric", "value"])
 
 
-def metric_history(versions: list[ModelVersion], metrics: list[str]) -> go.Figure:
-    """Each chosen validation metric against the number of human labels, one point per model version."""
+def metric_history(versions: list[ModelVersion], metrics: list[str], *, goal: SmartGoal | None = None) -> go.Figure:
+    """Each chosen validation metric against the number of human labels, one point per model version.
+
+    ``goal`` (the brief's SMART goal) is drawn as a dashed horizontal line at its target when its metric
+    is shown and it is judged on validation, the split these points are.
+    """
     frame = history_frame(versions)
     frame = frame[frame["metric"].isin([METRIC_LABELS.get(m, m) for m in metrics])]
     fig = px.line(frame, x="human labels", y="value", color="metric", markers=True, hover_data=["version"])
     lower = [METRIC_LABELS[m] for m in metrics if m in LOWER_IS_BETTER]
     subtitle = f" ({', '.join(lower)}: lower is better)" if lower else ""
     fig.update_layout(title=f"Validation metrics as human labels come in{subtitle}", yaxis_title="", **_LAYOUT)
+    if goal is not None and goal.metric in metrics and goal.split == "validation":
+        fig.add_hline(y=goal.target, line_dash="dash", line_color="#444", line_width=2,
+                      annotation_text=f"goal: {_plain(goal.text())}", annotation_position="top left")
     return fig
 
 
@@ -100,13 +111,32 @@ def _value_text(value: object) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
-    """Base value → each feature's push → the model's output; labels carry the row's value and the push.
+def _probability_text(p: float) -> str:
+    """A probability a person reads: 0.001, 0.42, and "< 0.001" rather than a rounded 0.000."""
+    return "< 0.001" if p < 0.0005 else "> 0.999" if p > 0.9995 else f"{p:.3f}"
 
-    The numbers sit in the axis labels, not on the bars: text beside a bar that starts at the left
-    edge collides with the labels.
+
+def _in_units(value: float, space: str, probability: float | None) -> str:
+    """A SHAP base or output in its own units with the probability beside: "−6.91 log-odds = probability 0.001"."""
+    if space == "probability" or probability is None:
+        return f"{value:.3f} ({_plain(space)})"
+    return f"{value:.2f} {_plain(space)} = probability {_probability_text(probability)}"
+
+
+_PROBABILITY_TICKS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+
+
+def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
+    """Base value → each feature's push → the model's output, with base and output drawn from zero.
+
+    The base value and the output are bars from zero with a marker at their value, so an output of
+    −6.9 log-odds (probability 0.001) reads as −6.9, not as the short step from the base. In
+    log-odds the probability stands beside each (and, for a binary target, on the top axis). The
+    numbers sit in the axis labels, not on the bars: text beside a bar that starts at the left edge
+    collides with the labels.
     """
     contributions = explanation.contributions
+    space = explanation.output_space
     shown, rest = contributions.iloc[:max_features], contributions.iloc[max_features:]
     values = [float(v) for v in shown.to_numpy()]
     labels = [f"{_plain(f)} = {_plain(_value_text(explanation.feature_values[f]))}  ({v:+.3f})"
@@ -114,19 +144,44 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
     if len(rest):
         values.append(float(rest.sum()))
         labels.append(f"{len(rest)} other features  ({values[-1]:+.3f})")
+    base, output = float(explanation.base_value), float(explanation.output)
+    base_label = f"base value: the average row  {_in_units(base, space, explanation.base_probability)}"
+    output_label = f"output  {_in_units(output, space, explanation.probability)}"
     fig = go.Figure(go.Waterfall(
-        orientation="h", base=explanation.base_value, measure=["relative"] * len(values) + ["total"],
-        y=[*labels, f"output  ({explanation.output:.3f})"], x=[*values, 0],
+        orientation="h", measure=["absolute", *["relative"] * len(values), "total"],
+        y=[base_label, *labels, output_label], x=[base, *values, 0],
         increasing=dict(marker_color="#d6604d"), decreasing=dict(marker_color="#4393c3"),
-        totals=dict(marker_color="#7f7f7f"),
+        totals=dict(marker_color="#bdbdbd"), connector=dict(line=dict(color="#999", dash="dot")),
+        hoverinfo="skip",
     ))
+    fig.add_trace(go.Scatter(x=[base, output], y=[base_label, output_label], mode="markers",
+                             marker=dict(symbol="diamond", size=12, color="#222"), name="base and output",
+                             hovertemplate="%{x:.3f}<extra></extra>"))
+    fig.add_vline(x=0, line_color="#444", line_width=1)
+    running = np.cumsum([base, *values])
+    low, high = min(0.0, *running, output), max(0.0, *running, output)
+    pad = 0.05 * (high - low or 1.0)
+    x_range = [low - pad, high + pad]
+    class_text = _plain(explanation.class_name)
+    layout = dict(xaxis=dict(title=f"{_plain(space)} of '{class_text}'", range=x_range, zeroline=False))
+    if space == "log-odds" and explanation.probability is not None and _is_logistic(explanation):
+        ticks = [p for p in _PROBABILITY_TICKS if x_range[0] <= np.log(p / (1 - p)) <= x_range[1]]
+        layout["xaxis2"] = dict(overlaying="x", side="top", range=x_range, showgrid=False,
+                                tickvals=[float(np.log(p / (1 - p))) for p in ticks], ticktext=[f"{p:g}" for p in ticks],
+                                title=dict(text=f"probability of '{class_text}'", standoff=2))
+        fig.add_trace(go.Scatter(x=x_range, y=[output_label] * 2, xaxis="x2", mode="markers",
+                                 marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
     fig.update_layout(
-        title=f"SHAP for '{_plain(explanation.class_name)}': base {explanation.base_value:.3f} → "
-              f"{explanation.output:.3f} ({_plain(explanation.output_space)})",
-        yaxis=dict(autorange="reversed"), showlegend=False,
-        **{**_LAYOUT, "height": 140 + 28 * (len(values) + 1)},
+        title=f"SHAP for '{class_text}': output {_in_units(output, space, explanation.probability)}",
+        yaxis=dict(autorange="reversed"), showlegend=False, **layout,
+        **{**_LAYOUT, "height": 170 + 28 * (len(values) + 2), "margin": dict(l=10, r=10, t=80, b=10)},
     )
     return fig
+
+
+def _is_logistic(explanation) -> bool:
+    """Whether output and probability are tied by the logistic function (binary log-odds; multiclass logits are not)."""
+    return abs(explanation.probability - 1 / (1 + np.exp(-explanation.output))) < 1e-9
 
 
 def lime_weights(explanation, max_features: int = 12) -> go.Figure:
@@ -268,6 +323,62 @@ def triage_curve(frame: pd.DataFrame, *, threshold: float | None = None) -> go.F
                       xaxis=dict(title="share of rows sent to a person", tickformat=".0%", range=[-0.03, 1.03]),
                       yaxis_title="expected accuracy (people + model)", legend=dict(orientation="h", y=-0.2),
                       **{**_LAYOUT, "height": 380})
+    return fig
+
+
+def expected_costs(estimates: dict, names: dict[str, str], *, per: int = 100) -> go.Figure:
+    """Expected cost of ``per`` decisions: the model beside its baselines, whiskers = the bootstrap interval.
+
+    ``estimates``: name → :class:`hitl_core.costs.ExpectedCost` (one unit); ``names``: name → bar label.
+    The axis starts at 0, so a bar twice as tall costs twice as much.
+    """
+    keys = list(estimates)
+    unit = _plain(estimates[keys[0]].unit)
+    values = [estimates[k].per(per) for k in keys]
+    upper = [(estimates[k].high or estimates[k].per_row) * per - v for k, v in zip(keys, values)]
+    lower = [v - (estimates[k].low or estimates[k].per_row) * per for k, v in zip(keys, values)]
+    fig = go.Figure(go.Bar(
+        x=[_plain(names.get(k, k)) for k in keys], y=values, marker_color=["#2f6fde"] + ["#b8b8b8"] * (len(keys) - 1),
+        error_y=dict(type="data", array=upper, arrayminus=lower, color="#444"),
+        text=[f"{v:,.0f}" if v >= 100 else f"{v:,.2f}" for v in values], textposition="outside",
+        hovertemplate="%{x}: %{y:,.2f} " + unit + f" per {per} decisions<extra></extra>"))
+    fig.update_layout(title=f"Expected cost per {per} decisions ({unit}, validation; whiskers: 95 % interval)",
+                      yaxis=dict(title=unit, rangemode="tozero"), showlegend=False, **_LAYOUT)
+    return fig
+
+
+def triage_cost_curve(frame: pd.DataFrame, unit: str, *, threshold: float | None = None) -> go.Figure:
+    """Total cost of people + model for each confidence threshold (``hitl_core.costs.triage_costs``).
+
+    Rows below the threshold go to a person; the cheapest threshold is marked, the model alone is the
+    dashed line, and the axis starts at 0 so savings are drawn to scale.
+    """
+    unit = _plain(unit)
+    curve = frame[frame["point"] == "threshold"]
+    hover = ("confidence below %{x:.2f} → a person: %{customdata[0]:,} rows<br>total %{y:,.0f} " + unit +
+             "<br>reviews %{customdata[1]:,.0f} · people's errors %{customdata[2]:,.0f} · model's errors "
+             "%{customdata[3]:,.0f}<br>costly errors caught %{customdata[4]:,.1f}<extra></extra>")
+    fig = go.Figure(go.Scatter(
+        x=curve["threshold"], y=curve["total_cost"], mode="lines", name="total cost", line=dict(color="#2f6fde", width=3),
+        customdata=curve[["n_to_human", "review_cost", "people_error_cost", "model_error_cost", "caught"]].to_numpy(),
+        hovertemplate=hover))
+    alone = float(frame.iloc[0]["total_cost"])
+    fig.add_hline(y=alone, line_dash="dash", line_color="#888",
+                  annotation_text=f"model alone {alone:,.0f} {unit}", annotation_position="top left")
+    best = frame.loc[frame["cheapest"]].iloc[0]
+    fig.add_trace(go.Scatter(x=[best["threshold"]], y=[best["total_cost"]], mode="markers+text", name="cheapest",
+                             text=[f"cheapest: {best['threshold']:.2f}"], textposition="bottom center",
+                             marker=dict(size=14, color="#2ca02c", symbol="star"),
+                             hovertemplate=f"cheapest threshold %{{x:.2f}}: %{{y:,.0f}} {unit}<extra></extra>"))
+    if threshold is not None:
+        at = curve.iloc[(curve["threshold"] - threshold).abs().argsort().iloc[0]]
+        fig.add_trace(go.Scatter(x=[at["threshold"]], y=[at["total_cost"]], mode="markers", name="project threshold",
+                                 marker=dict(size=12, color="crimson", symbol="diamond"),
+                                 hovertemplate=f"project threshold %{{x:.2f}}: %{{y:,.0f}} {unit}<extra></extra>"))
+    fig.update_layout(title="Triage cost: people review the rows below the threshold (validation)",
+                      xaxis=dict(title="confidence threshold", range=[-0.02, 1.02]),
+                      yaxis=dict(title=f"total cost ({unit})", rangemode="tozero"),
+                      legend=dict(orientation="h", y=-0.2), **{**_LAYOUT, "height": 380})
     return fig
 
 

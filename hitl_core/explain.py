@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import shap
 from lime.lime_tabular import LimeTabularExplainer
+from scipy.special import expit, softmax
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
@@ -26,7 +27,8 @@ from hitl_core.models import MISSING_CATEGORY, FittedModel, threads_limited
 from hitl_core.records import VERDICTS
 
 LIME_SAMPLES = 5000  # LIME's own default; measured ~0.2-0.8 s per row on 2 cores (DESIGN.md)
-BACKGROUND_ROWS = 200  # seeded background sample for the linear / model-agnostic explainers
+BACKGROUND_ROWS = 100  # seeded background rows of LinearExplainer: all kept (shap's Independent keeps <= 100)
+PERMUTATION_BACKGROUND_ROWS = 50  # the model-agnostic fallback costs seconds per row; a smaller background
 OUTPUT_SPACES = {"logreg": "log-odds", "hgb": "log-odds", "rf": "probability", "other": "probability"}
 
 
@@ -42,6 +44,8 @@ class Explanation:
     output_space: str
     contributions: pd.Series  # original column → contribution, largest |value| first
     feature_values: pd.Series  # original column → the row's value
+    probability: float | None = None  # the output as the model's probability of the class (SHAP)
+    base_probability: float | None = None  # the base value as a probability: the "average row" (SHAP)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy frame: feature, value, contribution (largest first)."""
@@ -52,7 +56,8 @@ class Explanation:
     def to_json(self) -> dict:
         return {"method": self.method, "row": self.row, "predicted_class": self.class_name,
                 "output_space": self.output_space, "base_value": self.base_value, "output": self.output,
-                "contributions": {k: float(v) for k, v in self.contributions.items()}}
+                "contributions": {k: float(v) for k, v in self.contributions.items()},
+                **({"probability": self.probability} if self.probability is not None else {})}
 
 
 def source_columns(model: FittedModel, schema: Schema) -> np.ndarray:
@@ -102,11 +107,12 @@ class ShapExplainer:
             self.explainer = shap.TreeExplainer(self.estimator)
             self.kind = "hgb" if isinstance(self.estimator, HistGradientBoostingClassifier) else "rf"
         elif isinstance(self.estimator, LogisticRegression):
-            masker = shap.maskers.Independent(self.preprocess.transform(sample))
+            masker = shap.maskers.Independent(self.preprocess.transform(sample), max_samples=BACKGROUND_ROWS)
             self.explainer = shap.LinearExplainer(self.estimator, masker)
             self.kind = "logreg"
         else:  # model-agnostic fallback: seconds per row, used only for unknown estimators
-            masker = shap.maskers.Independent(self.preprocess.transform(sample), max_samples=50)
+            masker = shap.maskers.Independent(self.preprocess.transform(sample),
+                                              max_samples=PERMUTATION_BACKGROUND_ROWS)
             self.explainer = shap.PermutationExplainer(self.estimator.predict_proba, masker, seed=seed)
             self.kind = "other"
         self.output_space = OUTPUT_SPACES[self.kind]
@@ -151,13 +157,25 @@ class ShapExplainer:
         j = self._class_index(class_name)
         values, base, output = self.values(X)
         shown = X[list(self.schema.features)]
+        probability, base_probability = self.as_probability(output)[:, j], self.as_probability(base[None, :])[0, j]
         return [
             Explanation(method="shap", row=str(key), class_name=class_name, base_value=float(base[j]),
                         output=float(output[i, j]), output_space=self.output_space,
                         contributions=_ranked(values[i, :, j], self.schema.features),
-                        feature_values=shown.iloc[i])
+                        feature_values=shown.iloc[i], probability=float(probability[i]),
+                        base_probability=float(base_probability))
             for i, key in enumerate(X.index)
         ]
+
+    def as_probability(self, output: np.ndarray) -> np.ndarray:
+        """Outputs in the explainer's space, (n_rows, n_classes), as class probabilities.
+
+        Binary log-odds ``[-s, s]`` map through the logistic function (``expit(s)`` = P(positive));
+        per-class logits of a multiclass model through softmax; probabilities stay as they are.
+        """
+        if self.output_space == "probability":
+            return output
+        return expit(output) if output.shape[1] == 2 else softmax(output, axis=1)
 
     def _class_index(self, class_name: str) -> int:
         if class_name not in self.classes:

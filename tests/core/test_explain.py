@@ -12,7 +12,7 @@ from scipy.special import expit, softmax
 
 from hitl_core.data import Schema, check, labels_as_text
 from hitl_core.explain import (
-    LimeExplainer, ShapExplainer, global_shap, importance, source_columns, top_k_agreement,
+    BACKGROUND_ROWS, LimeExplainer, ShapExplainer, global_shap, importance, source_columns, top_k_agreement,
 )
 from hitl_core.models import FittedModel, fit, predict_with_confidence
 from hitl_core.samples import Sample, load_sample
@@ -78,7 +78,7 @@ def raw_shap(model: FittedModel, background: pd.DataFrame, encoded: np.ndarray, 
     """Per-encoded-column SHAP values straight from shap, for one class: (n_rows, n_encoded)."""
     estimator = model.estimator[-1]
     if model.kind == "logreg":
-        sample = background.sample(min(200, len(background)), random_state=0)  # ShapExplainer's background
+        sample = background.sample(min(BACKGROUND_ROWS, len(background)), random_state=0)  # ShapExplainer's
         masker = shap.maskers.Independent(model.estimator[:-1].transform(sample))
         values = shap.LinearExplainer(estimator, masker)(encoded).values
     else:
@@ -323,3 +323,56 @@ def test_what_if_a_decisive_feature_changes_the_prediction(loan_logreg: Case) ->
     assert now.contributions["income"] > was.contributions["income"]
     assert now.contributions["debt_to_income"] > was.contributions["debt_to_income"]
     assert now.base_value == pytest.approx(was.base_value) and now.output > 0 > was.output
+
+
+# --------------------------------------------------------------------------- probabilities and the waterfall
+def test_each_explanation_states_the_models_own_probability(case: Case) -> None:
+    X = case.X.iloc[[0, 7]]
+    proba = case.model.estimator.predict_proba(X)
+    for j, class_name in enumerate(case.shap.classes):
+        for i, explanation in enumerate(case.shap.explain(X, class_name)):
+            assert explanation.probability == pytest.approx(proba[i, j], abs=1e-9)
+            assert 0 < explanation.base_probability < 1
+
+
+def test_the_waterfall_draws_base_and_output_from_zero_with_the_probability_beside(loan_logreg: Case) -> None:
+    from hitl_core import charts
+
+    c = loan_logreg
+    proba = c.model.estimator.predict_proba(c.X)[:, list(c.shap.classes).index("yes")]
+    unlikely = c.X.iloc[[int(np.argmin(proba))]]
+    explanation = c.shap.explain(unlikely, "yes")[0]
+    assert explanation.output < -4 and explanation.probability < 0.02  # far from the base value
+    fig = charts.shap_waterfall(explanation)
+    bars, markers = fig.data[0], fig.data[1]
+    # base: an absolute bar from zero; output: a total bar from zero (no offset), ending where the steps end
+    assert bars.measure[0] == "absolute" and bars.measure[-1] == "total" and bars.base is None
+    assert bars.x[0] == pytest.approx(explanation.base_value)
+    assert bars.x[0] + sum(bars.x[1:-1]) == pytest.approx(explanation.output, abs=1e-6)
+    # the output marker sits at the output value, on the output's row
+    assert list(markers.x) == pytest.approx([explanation.base_value, explanation.output])
+    assert markers.y[1] == bars.y[-1]
+    assert f"output  {explanation.output:.2f} log-odds = probability {explanation.probability:.3f}" == bars.y[-1]
+    # the top axis reads the same positions as probabilities
+    ticks = dict(zip(fig.layout.xaxis2.ticktext, fig.layout.xaxis2.tickvals))
+    assert ticks["0.5"] == pytest.approx(0.0) and ticks["0.01"] == pytest.approx(np.log(0.01 / 0.99))
+    assert fig.layout.xaxis.range[0] < explanation.output < 0 < fig.layout.xaxis.range[1]
+
+
+def test_a_forest_waterfall_is_in_probability_without_a_second_axis(loan: Sample) -> None:
+    from hitl_core import charts
+
+    schema, X, y = labelled(loan, 400)
+    explanation = ShapExplainer(fit("rf", schema, X, y), schema, X).explain(X.head(1), "yes")[0]
+    fig = charts.shap_waterfall(explanation)
+    assert fig.layout.xaxis.title.text == "probability of 'yes'" and "xaxis2" not in fig.to_dict()["layout"]
+    assert fig.data[1].x[1] == pytest.approx(explanation.output) == pytest.approx(explanation.probability)
+    assert fig.data[0].y[-1] == f"output  {explanation.output:.3f} (probability)"
+
+
+def test_the_linear_explainer_keeps_exactly_the_seeded_background_rows_we_state(loan_logreg: Case) -> None:
+    c = loan_logreg
+    assert BACKGROUND_ROWS == 100  # what the README states
+    sample = c.X.sample(BACKGROUND_ROWS, random_state=0)
+    np.testing.assert_allclose(c.shap.explainer.masker.data, c.model.estimator[:-1].transform(sample))
+    np.testing.assert_allclose(c.shap.explainer.mean, c.model.estimator[:-1].transform(sample).mean(axis=0))
