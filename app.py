@@ -1,17 +1,19 @@
 """HITL Workbench: the frame around the pages (page config, sidebar, navigation)."""
 import streamlit as st
 
-from hitl_ui import state
+from hitl_ui import sign_in, state
 
 st.set_page_config(page_title="HITL Workbench", page_icon=":material/model_training:", layout="wide")
 pages = {
     "Project": [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
                 st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
-                st.Page("pages/brief.py", title="Brief", icon=":material/description:")],
+                st.Page("pages/brief.py", title="Brief", icon=":material/description:"),
+                st.Page("pages/people.py", title="People", icon=":material/group:")],
     "Loop": [
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
         st.Page("pages/versions.py", title="Versions", icon=":material/history_toggle_off:"),
+        st.Page("pages/monitoring.py", title="Monitoring", icon=":material/query_stats:"),
         st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
         st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
@@ -19,14 +21,13 @@ pages = {
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
 navigation = st.navigation(pages)  # first, so the sidebar shows these pages even while the demo is set up
+sign_in.gate()  # with accounts, nothing else runs before a sign-in
 state.ensure_demo_project()
 
 with st.sidebar:
     st.markdown("### :material/model_training: HITL Workbench")
     state.project_picker(state.store().projects())
-    st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
-                  help="Stored with every decision you make (the audit trail); kept in the address, so a reload "
-                       "keeps it. Local mode: there is no login, so names are not verified.")
+    sign_in.sidebar_identity()
 
 state.mark_frame_and_follow_deep_link()
 navigation.run()
