@@ -61,6 +61,24 @@ def test_an_upgraded_wave1_database_takes_new_decisions_and_retrains(tmp_path: P
         store.engine.dispose()
 
 
+def test_an_upgraded_wave1_database_takes_a_batch_keeping_every_old_row(tmp_path: Path) -> None:
+    path = tmp_path / "wave1.db"
+    shutil.copy(WAVE1, path)
+    store = Store(f"sqlite:///{path}")
+    try:
+        project = store.projects()[0]
+        old = store.load_dataset(project)
+        assert store.batches(project.id) == [] and store.batch_rows(project.id).empty
+        new = old.frame.head(20).drop(columns=[project.schema.target]).reset_index(drop=True)
+        batch = actions.add_batch(store, project.id, "bob", new, source="wave2.csv")
+        data = store.load_dataset(store.project(project.id))
+        assert batch.number == 1 and len(data.frame) == len(old.frame) + 20
+        assert data.frame.loc[old.frame.index].equals(old.frame) and data.split.loc[old.split.index].equals(old.split)
+        assert len(store.decisions(project.id)) == 5 and store.integrity_ok()
+    finally:
+        store.engine.dispose()
+
+
 def test_opening_twice_does_not_migrate_twice(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     Store(url).engine.dispose()
