@@ -531,4 +531,4 @@ def premortem_frame(brief: Brief) -> pd.DataFrame:
 def checks_frame(brief: Brief) -> pd.DataFrame:
     rows = [{**asdict(c), "class": c.class_name} for c in brief.checks]
     return pd.DataFrame(rows, columns=["name", "kind", "metric", "comparison", "value", "split", "attribute",
-                                       "class"])
+                                       "class"]).astype({"value": float})

@@ -1,8 +1,10 @@
 """Metrics page: the current model beside its baselines, the confusion matrix and the history of versions."""
+from datetime import datetime, timezone
+
 import pandas as pd
 import streamlit as st
 
-from hitl_core import charts
+from hitl_core import brief, charts
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS
 from hitl_ui import retrain_line, state
@@ -51,10 +53,20 @@ st.subheader("History")
 if len(versions) < 2:
     st.info("Only one model version so far. Correct or accept predictions on the Review page: each retrain "
             "adds a point here.", icon=":material/timeline:")
-chosen = st.multiselect("Metrics", list(METRIC_NAMES), default=["accuracy", "balanced_accuracy", "f1_macro"],
+project_brief = brief.current_brief(state.store(), project.id)
+goal = project_brief.goal if project_brief else None
+if goal is not None:  # the brief's SMART goal: where the current model stands, and its target on the chart
+    progress = brief.goal_progress(project_brief, latest, datetime.now(timezone.utc).date())
+    st.markdown(f"**Goal:** {goal.text()}. v{latest.version}: {progress.sentence()}")  # no user text in a goal
+    if goal.split != "validation":
+        st.caption("The goal is judged on the held-out test set; the chart below shows validation, so it has no "
+                   "goal line (the sentence above is the test number).")
+shown = ["accuracy", "balanced_accuracy", "f1_macro"]
+shown += [goal.metric] if goal is not None and goal.metric not in shown else []
+chosen = st.multiselect("Metrics", list(METRIC_NAMES), default=shown,
                         format_func=charts.METRIC_LABELS.get, key="history_metrics")
 if chosen:
-    st.plotly_chart(charts.metric_history(versions, chosen), width="stretch")
+    st.plotly_chart(charts.metric_history(versions, chosen, goal=goal), width="stretch")
 st.dataframe(
     pd.DataFrame([{"version": v.version, "status": v.status, "created": v.created_at, "model": v.model_kind,
                    "trigger": v.trigger,

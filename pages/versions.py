@@ -7,7 +7,7 @@ run and caches by version number, so after the rerun they all show the version m
 """
 import streamlit as st
 
-from hitl_core import actions, compare, loop
+from hitl_core import actions, brief, compare, loop
 from hitl_core.models import MODEL_KINDS
 from hitl_ui import retrain_line, state
 from hitl_ui.text import md_escape
@@ -44,10 +44,17 @@ st.caption(f"Project {md_escape(project.name)} · current model **v{current.vers
            "page, export and the CLI use, and the audit trail records who did it and why.")
 retrain_line.retrain_status(project, current.version)
 
+table = compare.version_table(versions, store.events(project.id))
+project_brief = brief.current_brief(store, project.id)
+if project_brief is not None and project_brief.checks:  # the brief's safety checks, judged on every version
+    table.insert(2, "safety checks", [brief.summary(brief.evaluate_checks(project_brief, by_number[n], project.schema))
+                                      for n in table["version"]])
 st.dataframe(
-    compare.version_table(versions, store.events(project.id)), hide_index=True, key="versions_table",
+    table, hide_index=True, key="versions_table",
     column_config={
         "version": st.column_config.NumberColumn("version", format="v%d"),
+        "safety checks": st.column_config.TextColumn("safety checks", help="The brief's safety checks on this "
+                                                     "version (details on the Brief page): ✓ passed, ✗ failed."),
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"),
         "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f", help="Validation split."),
         "balanced_accuracy": st.column_config.NumberColumn("balanced accuracy", format="%.3f"),

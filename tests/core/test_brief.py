@@ -10,7 +10,7 @@ import pytest
 from fairlearn.metrics import demographic_parity_ratio
 from sklearn.metrics import recall_score
 
-from hitl_core import actions, brief, users
+from hitl_core import actions, brief, charts, users
 from hitl_core.brief import Brief, PremortemItem, SafetyCheck, SmartGoal, Stakeholder
 from hitl_core.data import Schema, check
 from hitl_core.models import predict_with_confidence
@@ -257,3 +257,18 @@ def test_brief_versions_are_kept_on_every_backend(database_url: str, wine: Sampl
         assert brief.brief_history(store, project.id)[1].changes == ["no change"]
     finally:
         store.engine.dispose()
+
+
+def test_the_goal_is_a_dashed_line_on_the_history_chart_only_where_it_applies(mortgages) -> None:
+    _, _, version, _ = mortgages
+    goal = SmartGoal("balanced_accuracy", 0.8, date(2027, 3, 1))
+
+    def lines(figure) -> list:
+        return [s for s in figure.layout.shapes if s.y0 == s.y1]
+
+    drawn = charts.metric_history([version], ["accuracy", "balanced_accuracy"], goal=goal)
+    assert [(s.y0, s.line.dash) for s in lines(drawn)] == [(0.8, "dash")]
+    assert "goal: balanced accuracy ≥ 0.8 on validation by 2027-03-01" in drawn.layout.annotations[0].text
+    assert lines(charts.metric_history([version], ["accuracy"], goal=goal)) == []  # its metric is not shown
+    on_test = SmartGoal("balanced_accuracy", 0.8, date(2027, 3, 1), split="test")
+    assert lines(charts.metric_history([version], ["balanced_accuracy"], goal=on_test)) == []  # points are validation
