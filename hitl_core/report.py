@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from hitl_core import brief as briefs
-from hitl_core import charts, costs, loop, story
+from hitl_core import agreement, charts, costs, loop, story
 from hitl_core.data import Dataset
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.explain import ShapExplainer, global_shap
@@ -43,6 +43,7 @@ class CardData:
     project: Project
     versions: list[ModelVersion]
     current: ModelVersion
+    model_changes: pd.DataFrame  # when, who, change, why: rollbacks, restores and promotions of the current model
     split_sizes: dict[str, int]  # train / validation / test rows
     n_unlabelled: int  # training-pool rows without any label (people may review them)
     class_shares: dict[str, float]  # given labels, all splits
@@ -52,6 +53,7 @@ class CardData:
     fairness: list[FairnessReport]  # current version, validation, one per single sensitive attribute
     labellers: pd.DataFrame  # user, decisions, rows, changed
     n_multi_labelled: int  # rows decided by more than one person
+    agreement: list[str]  # hitl_core.agreement's sentences, when rows have several people's labels
     drivers: list[story.Driver]
     n_explained: int
     brief: briefs.Brief | None
@@ -73,6 +75,18 @@ def labellers(decisions: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index().sort_values("decisions", ascending=False, kind="stable")
     table.columns = columns
     return table.reset_index(drop=True)
+
+
+MODEL_CHANGES = ("rollback", "restore", "promote")
+
+
+def model_changes(events: pd.DataFrame) -> pd.DataFrame:
+    """People's changes of which version is current (``Store.events``), with the reason they gave."""
+    chosen = events[events["action"].isin(MODEL_CHANGES)]
+    return pd.DataFrame({"when": [f"{t:%Y-%m-%d %H:%M}" for t in chosen["created_at"]],
+                         "who": chosen["actor"].astype(str).tolist(),
+                         "change": [f"{a} to {o}" for a, o in zip(chosen["action"], chosen["object"])],
+                         "why": chosen["note"].fillna("").astype(str).tolist()})
 
 
 def explain_sample(dataset: Dataset, project: Project, version: ModelVersion, store: Store, *,
@@ -107,15 +121,18 @@ def gather(store: Store, project_id: int, *, dataset: Dataset | None = None, sha
     tidy = shap_tidy if shap_tidy is not None else explain_sample(dataset, project, current, store)
     brief = briefs.current_brief(store, project_id)
     cost_model = costs.project_costs(project)
+    n_multi = int((decisions.groupby("row_key")["user"].nunique() > 1).sum()) if len(decisions) else 0
     return CardData(
         project=project, versions=versions, current=current, split_sizes=split_sizes,
+        model_changes=model_changes(store.events(project_id)),
         n_unlabelled=int(dataset.labels.loc[dataset.rows("train")].isna().sum()),
         class_shares=dataset.labels.dropna().astype(str).value_counts(normalize=True).to_dict(),
         majority_class=majority,
         accuracy=story.accuracy(current, n_test, majority_class=majority),
         review=story.review_effect(versions, current, decisions, n_test, majority_class=majority),
         fairness=fairness, labellers=labellers(decisions),
-        n_multi_labelled=int((decisions.groupby("row_key")["user"].nunique() > 1).sum()) if len(decisions) else 0,
+        n_multi_labelled=n_multi,
+        agreement=agreement.agreement(agreement.votes(decisions), schema.classes).sentences() if n_multi else [],
         drivers=story.drivers(tidy, schema.categorical), n_explained=int(tidy["row"].nunique()) if len(tidy) else 0,
         brief=brief, checks=briefs.evaluate_checks(brief, current, schema) if brief else [],
         goal=briefs.goal_progress(brief, current, today or date.today()) if brief else None,
@@ -332,12 +349,14 @@ def sections(data: CardData) -> list[Section]:
         Section(SECTION_TITLES[2], metric_blocks),
         Section(SECTION_TITLES[3], cost_blocks),
         Section(SECTION_TITLES[4], fairness_blocks),
-        Section(SECTION_TITLES[5], (Paragraph(labels_sentence(data)), Paragraph(data.review.sentence()),
+        Section(SECTION_TITLES[5], (Paragraph(labels_sentence(data)), *(Paragraph(s) for s in data.agreement),
+                                    Paragraph(data.review.sentence()),
                                     *((Table(data.labellers),) if len(data.labellers) else ()))),
         Section(SECTION_TITLES[6], check_blocks),
         Section(SECTION_TITLES[7], driver_blocks),
         Section(SECTION_TITLES[8], (Bullets(tuple(limitations(data))),)),
-        Section(SECTION_TITLES[9], (Table(history),)),
+        Section(SECTION_TITLES[9], (Table(history), *((Paragraph("Changes of the current model, by people:"),
+                                                        Table(data.model_changes)) if len(data.model_changes) else ()))),
     ]
 
 
