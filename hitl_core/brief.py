@@ -448,7 +448,8 @@ def changes(before: Brief | None, after: Brief) -> list[str]:
         out.append(f"goal: {before.goal.text() if before.goal else 'none'} → "
                    f"{after.goal.text() if after.goal else 'none'}")
     if before.optimisation_metric != after.optimisation_metric:
-        out.append(f"optimisation metric: {before.optimisation_metric or 'none'} → {after.optimisation_metric or 'none'}")
+        out.append(f"optimisation metric: {before.optimisation_metric or 'none'} → "
+                   f"{after.optimisation_metric or 'none'}")
     for label, old, new, key in (("stakeholder", before.stakeholders, after.stakeholders, lambda s: s.name),
                                  ("premortem", before.premortem, after.premortem, lambda p: p.failure),
                                  ("check", before.checks, after.checks, lambda c: c.name)):

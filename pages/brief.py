@@ -105,8 +105,8 @@ with read:
         st.dataframe(brief.checks_table(current, store.model_versions(project.id), schema), hide_index=True,
                      key="brief_checks_table", column_config={
                          "version": st.column_config.NumberColumn("version", format="v%d")})
-        st.caption("✓ passed · ✗ failed · – cannot tell (the number is not stored with that version). Read from "
-                   "the metrics stored with each version: validation unless the rule says held-out test.")
+        st.caption("✓ passed · ✗ failed · – cannot tell (the number is not stored with that version). Read "
+                   "from the metrics stored with each version: validation unless the rule says held-out test.")
 
 if edit_tab is not None:
     with edit_tab, st.form(f"brief_form_{project.id}"):

@@ -170,8 +170,8 @@ def test_every_save_is_a_new_version_kept_with_who_and_what_changed(mortgages) -
     assert [(h.version, h.created_by) for h in history][-2:] == [(first, "ana"), (second, "ben")]
     assert history[-2].brief == _full_brief() and brief.current_brief(store, project.id) == edited
     assert "check removed: recall of denials" in history[-1].changes
-    assert any(c.startswith("goal: balanced accuracy ≥ 0.8 on validation by 2027-03-01 → balanced accuracy ≥ 0.85")
-               for c in history[-1].changes)
+    assert any(c.startswith("goal: balanced accuracy ≥ 0.8 on validation by 2027-03-01 → "
+                            "balanced accuracy ≥ 0.85") for c in history[-1].changes)
     events = store.events(project.id)
     saved = events[events["action"] == "brief"]
     assert saved["actor"].tolist()[-2:] == ["ana", "ben"] and saved["object"].tolist()[-1] == f"brief v{second}"
