@@ -22,3 +22,40 @@ def test_a_fresh_project_lands_on_the_overview_and_says_what_to_do_next(start_ap
     assert len(at.get("plotly_chart")) >= 2
     assert [b.label for b in at.get("download_button")] == ["Model card (HTML, opens offline)",
                                                              "Model card (Markdown)"]
+
+
+def _review_sentence(at) -> str:
+    return next(m.value for m in at.markdown if "reviewed" in m.value or "Nobody has reviewed" in m.value)
+
+
+def test_the_sentences_follow_the_decisions_and_the_retrain(start_app, database_url):
+    at = start_app(page=None)
+    store = Store(database_url)
+    project = store.projects()[0]
+    before = _review_sentence(at)
+    actions.record_decisions(store, project.id, "bob", helpers.corrections(store, project, 7))
+    at = start_app(page=None)
+    waiting = _review_sentence(at)
+    assert re.search(r"reviewed 7 predictions and changed 7", waiting.replace("\\", ""))
+    assert "No model has been trained on their labels yet" in waiting
+    jobs.run_now(store, project.id, "bob")
+    at = start_app(page=None)
+    after = _review_sentence(at).replace("\\", "")
+    assert not at.exception, at.exception
+    versions = store.model_versions(project.id)
+    v1, v2 = versions[0].test["accuracy"], versions[-1].test["accuracy"]
+    if round(100 * v1) != round(100 * v2):
+        assert f"from {round(100 * v1)} % (v1) to {round(100 * v2)} % (v{versions[-1].version})" in after
+    else:
+        assert f"stayed at {round(100 * v2)} %" in after or "within the" in after
+    assert len({before, waiting, after}) == 3
+    store.engine.dispose()
+
+
+def test_the_fairness_sentence_names_the_favourable_outcome_and_the_favoured_group(start_app, database_url):
+    at = start_app(page=None)
+    project = Store(database_url).projects()[0]
+    text = _text(at).replace("\\", "")
+    assert f"Share predicted '{project.schema.target} = {project.schema.favourable}'" in text
+    shares = re.search(r"by (\w+) \(validation\): (\d+) % for (\w+), (\d+) % for (\w+)", text)
+    assert shares and int(shares.group(2)) >= int(shares.group(4))
