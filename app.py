@@ -17,11 +17,14 @@ pages = {
         st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
         st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
+        st.Page("pages/team.py", title="Team", icon=":material/groups:"),
     ],
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
+if sign_in.required():  # with accounts, the sign-in form is the only page until someone signs in
+    st.navigation([st.Page(sign_in.page, title="Sign in", icon=":material/login:")]).run()
+    st.stop()
 navigation = st.navigation(pages)  # first, so the sidebar shows these pages even while the demo is set up
-sign_in.gate()  # with accounts, nothing else runs before a sign-in
 state.ensure_demo_project()
 
 with st.sidebar:
