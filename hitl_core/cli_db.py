@@ -1,6 +1,6 @@
 """Command line over a project database: ``project create``, ``label``, ``retrain``, ``worker``, ``versions``,
 ``rollback``, ``predict``, ``export``, ``drift``, ``batch add``, ``complain``, ``complaints``, ``resolve``,
-``withdraw``, ``report`` (the model card).
+``withdraw``, ``report`` (the model card), ``agreement``.
 
 Every change goes through :mod:`hitl_core.actions`, exactly as the app's pages do. Exit codes:
 2 bad input (unknown row, label, file), 3 conflict (someone changed the row since ``--expect``),
@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from hitl_core import actions, batches, complaints, drift, export, jobs, loop, report, users
+from hitl_core import actions, agreement, batches, complaints, drift, export, jobs, loop, report, users
 from hitl_core.config import Settings
 from hitl_core.data import DataError, check
 from hitl_core.models import MODEL_KINDS, predict_with_confidence, threads_limited
@@ -28,7 +28,7 @@ from hitl_core.store import Store
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
 COMMANDS = ("project", "label", "retrain", "worker", "versions", "export", "rollback", "predict", "drift", "users",
-            "batch", "complain", "complaints", "resolve", "withdraw", "report")
+            "batch", "complain", "complaints", "resolve", "withdraw", "report", "agreement")
 
 
 def _db_args(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +115,11 @@ def add_parsers(commands, add_data_args) -> None:
                      help="read the password from standard input (without it the account cannot sign in "
                           "with a password: OIDC or the CLI only)")
     _db_args(add)
+    change = account_commands.add_parser("set", help="change an account's role or password")
+    change.add_argument("name")
+    change.add_argument("--role", choices=list(users.ROLES))
+    change.add_argument("--password-stdin", action="store_true", help="read the new password from standard input")
+    _db_args(change)
     listing = account_commands.add_parser("list", help="the accounts and their roles")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _db_args(listing)
@@ -154,6 +159,12 @@ def add_parsers(commands, add_data_args) -> None:
     card.add_argument("--format", choices=["html", "md", "markdown"],
                       help="html (self-contained, opens offline) or md; default: by the --out suffix")
     _db_args(card)
+
+    agree = commands.add_parser("agreement", help="how far people agree on the rows two or more of them labelled "
+                                                  "(Cohen's kappa per pair, Fleiss' kappa, Krippendorff's alpha)")
+    agree.add_argument("--project", type=int, required=True)
+    agree.add_argument("--json", action="store_true", help="print JSON")
+    _db_args(agree)
 
     out = commands.add_parser("export", help="labels, decisions, events or complaints as CSV or Parquet")
     out.add_argument("--project", type=int, required=True)
@@ -196,6 +207,8 @@ def run(args: argparse.Namespace, settings: Settings, load_source) -> int:
             return _batch_add(args, settings, store, load_source)
         if args.command == "report":
             return _report(args, settings, store)
+        if args.command == "agreement":
+            return _agreement(args, store)
         if args.command in ("complain", "complaints", "resolve", "withdraw"):
             return _recourse(args, settings, store)
         frame = export.export(store, args.project, args.what, threads=settings.threads)
@@ -221,6 +234,13 @@ def _users(args, store: Store) -> int:
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
         user = actions.add_user(store, args.actor, name=args.name, role=args.role, password=password)
+        print(json.dumps({"user": user.name, "role": user.role, "password": user.has_password}))
+        return 0
+    if args.users_command == "set":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        if args.role is None and password is None:
+            raise actions.InvalidAction("Nothing to change: give --role and/or --password-stdin.")
+        user = actions.set_user(store, args.actor, name=args.name, role=args.role, password=password)
         print(json.dumps({"user": user.name, "role": user.role, "password": user.has_password}))
         return 0
     accounts = [{"name": u.name, "role": u.role, "password": u.has_password, "created_by": u.created_by,
@@ -320,6 +340,14 @@ def _batch_add(args, settings: Settings, store: Store, load_source) -> int:
     batch = actions.add_batch(store, args.project, args.actor, frame, source=args.data)
     print(json.dumps({"project": args.project, "batch": batch.number, "rows": batch.n_rows, "drifted": batch.drifted,
                       "sentence": batches.drift_sentence(batch)}))
+    return 0
+
+
+def _agreement(args, store: Store) -> int:
+    """Agreement between the people who labelled the project's rows: JSON (pair keys "a|b") or sentences."""
+    project = store.project(args.project)
+    result = agreement.agreement(agreement.votes(store.decisions(project.id)), project.schema.classes)
+    print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.sentences()))
     return 0
 
 

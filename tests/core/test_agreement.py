@@ -1,6 +1,7 @@
 """Agreement: the figures equal the reference libraries and hand-computed cases, with missing ratings."""
 from __future__ import annotations
 
+import json
 import math
 
 import krippendorff
@@ -142,3 +143,27 @@ def test_votes_keep_each_persons_latest_decision():
                                                                        ("8", "ann"): "x"}
     matrix = ag.kappa_matrix(ag.agreement(frame).cohen)
     assert matrix.loc["ann", "ann"] == 1.0 and list(matrix.columns) == ["ann", "bob"]
+
+
+def test_cli_agreement_json_over_rows_with_two_labels(store, wine, wine_schema):
+    from hitl_core import actions
+    from hitl_core.records import DecisionRequest
+    from tests.core.test_cli_db import cli
+
+    project, _ = actions.create_project(store, "ana", name="wine", source="sample:wine", frame=wine.frame,
+                                        schema=wine_schema, model_kind="logreg", retrain_policy="manual")
+    keys = [str(k) for k in store.pool_rows(project)[0][:6]]
+    a, b = wine_schema.classes[:2]
+    for person, labels in {"bob": [a, a, b, b, a, b], "al": [a, a, b, a, a, b], "cy": [a, b, None, None, None, None]}.items():
+        actions.record_decisions(store, project.id, person, [DecisionRequest(row_key=k, new_label=label)
+                                                             for k, label in zip(keys, labels) if label])
+    done = cli("agreement", "--project", str(project.id), "--json", db=store.url)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n_items"] == 6 and result["raters"] == ["al", "bob", "cy"]
+    assert list(result["cohen_kappa"]) == ["al|bob", "al|cy", "bob|cy"]
+    assert result["cohen_kappa"]["al|bob"] == pytest.approx(cohen_kappa_score([a, a, b, a, a, b], [a, a, b, b, a, b]))
+    assert result["percent_agreement"] == pytest.approx((1 + 1 / 3 + 1 + 0 + 1 + 1) / 6)
+    assert set(result) >= {"fleiss_kappa", "krippendorff_alpha"}
+    words = cli("agreement", "--project", str(project.id), db=store.url)
+    assert "On 6 row(s) labelled by two or more people" in words.stdout
