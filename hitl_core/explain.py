@@ -10,6 +10,7 @@ weights are per source column by construction.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 import shap
 from lime.lime_tabular import LimeTabularExplainer
 from scipy.special import expit, softmax
+from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
@@ -271,6 +273,60 @@ def feedback_counts(feedback: pd.DataFrame, by: str) -> pd.DataFrame:
     table.columns.name = None
     table["total"] = table.sum(axis=1)
     return table.sort_values(["wrong", "total"], ascending=False, kind="stable") if by == "feature" else table
+
+
+GLOBAL_SECONDS = 5.0  # the Explain page's budget for exact global SHAP
+PROBE_ROWS = 10  # rows timed to measure a model's exact SHAP cost per row
+MIN_GLOBAL_ROWS = 10
+
+
+@dataclass(frozen=True)
+class GlobalBudget:
+    """How many rows exact SHAP explains within the budget, from this model's measured cost per row."""
+
+    rows: int
+    seconds_per_row: float
+    budget_seconds: float
+
+
+def exact_budget(explainer: ShapExplainer, probe: pd.DataFrame, *, most: int,
+                 budget_seconds: float = GLOBAL_SECONDS) -> GlobalBudget:
+    """Time exact SHAP on ``probe`` rows and size the global sample to fit ``budget_seconds`` (at most ``most``).
+
+    Exact TreeSHAP on a random forest costs ~15-90 ms a row (DESIGN.md), a linear or boosted model
+    well under 1 ms: the same budget gives a forest a few hundred rows and the others ``most``.
+    """
+    explainer.values(probe.head(1))  # the first call pays one-off set-up; not part of the cost per row
+    start = time.perf_counter()
+    explainer.values(probe)
+    per_row = max((time.perf_counter() - start) / max(len(probe), 1), 1e-9)
+    rows = min(most, max(MIN_GLOBAL_ROWS, int(budget_seconds / per_row)))
+    return GlobalBudget(rows=rows, seconds_per_row=per_row, budget_seconds=budget_seconds)
+
+
+@dataclass(frozen=True)
+class RankingDifference:
+    """How far an approximate global ranking is from the exact one, in two numbers a person can read."""
+
+    spearman: float  # rank correlation of mean |SHAP| over all features: 1 = same order
+    shared: int  # features the two top-k lists have in common
+    k: int
+
+    def sentence(self) -> str:
+        """One line for the page: "rank correlation 0.93; 2 of the top 3 features shared"."""
+        order = "the same order" if self.spearman >= 0.999 else f"rank correlation {self.spearman:.2f}"
+        return f"{order}; {self.shared} of the top {self.k} features shared"
+
+
+def ranking_difference(exact: pd.Series, approximate: pd.Series, k: int = 3) -> RankingDifference:
+    """Spearman correlation and top-``k`` overlap of two importance rankings (mean |SHAP| per feature)."""
+    aligned = approximate.reindex(exact.index).fillna(0.0)
+    rho = float(spearmanr(exact.to_numpy(), aligned.to_numpy()).statistic) if len(exact) > 1 else 1.0
+    k = min(k, len(exact))
+    if np.isnan(rho):  # a constant ranking: the same only if the values are
+        rho = 1.0 if np.allclose(exact.to_numpy(), aligned.to_numpy()) else 0.0
+    return RankingDifference(spearman=rho,
+                             shared=round(top_k_agreement(exact, aligned, k) * k), k=k)
 
 
 def global_shap(explainer: ShapExplainer, X: pd.DataFrame, class_name: str, *,

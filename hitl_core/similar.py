@@ -89,7 +89,7 @@ def with_decisions(cases: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame
               if not decisions.empty else pd.DataFrame(columns=["user", "created_at", "note"]))
     found = latest.reindex(cases["row"].astype(str))
     return cases.assign(decided_by=found["user"].fillna(GIVEN).to_numpy(dtype=object),
-                        decided_at=found["created_at"].to_numpy(),
+                        decided_at=pd.to_datetime(found["created_at"].to_numpy(), utc=True),
                         note=found["note"].fillna("").to_numpy(dtype=object))
 
 

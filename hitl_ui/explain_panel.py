@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from hitl_core import charts
-from hitl_core.explain import LIME_SAMPLES, top_k_agreement
+from hitl_core import actions, charts, users
+from hitl_core.explain import LIME_SAMPLES, Explanation, top_k_agreement
 from hitl_core.models import predict_with_confidence
-from hitl_core.records import ModelVersion, Project
-from hitl_ui import state
+from hitl_core.records import EXPLANATION_METHODS, VERDICTS, ModelVersion, Project
+from hitl_ui import similar_panel, state
 from hitl_ui.text import md_escape
 
 TOP_K = 3
@@ -34,8 +34,49 @@ def explanation(project: Project, version: ModelVersion, row_key: str, predicted
     left.plotly_chart(charts.shap_waterfall(shap_e), width="stretch", key=f"shap_{row_key}_{class_name}")
     right.plotly_chart(charts.lime_weights(lime_e), width="stretch", key=f"lime_{row_key}_{class_name}")
     st.caption(f"Explaining model v{version.version} ({version.model_kind}). SHAP output is in "
-               f"{shap_e.output_space}; one-hot and scaled columns are summed back to their source column. "
-               f"LIME: {LIME_SAMPLES:,} seeded samples around this row.")
+               f"{shap_e.output_space}{_units_in_words(shap_e.output_space)}; one-hot and scaled columns are summed "
+               f"back to their source column. LIME: {LIME_SAMPLES:,} seeded samples around this row.")
+    feedback_form(project, version, row_key, shap_e)
+    similar_panel.similar_cases(project, version, row_key, predicted)
+
+
+def _units_in_words(space: str) -> str:
+    """What a SHAP number means to a domain expert, in the explainer's output space."""
+    if space != "log-odds":
+        return ": each contribution adds to or takes from the probability directly"
+    return (": 0 is probability 0.5, and each contribution multiplies the odds by e to its power (+0.7 doubles "
+            "them, +0.8 multiplies them by about 2.2, −0.7 halves them)")
+
+
+def feedback_form(project: Project, version: ModelVersion, row_key: str, shap_e: Explanation) -> None:
+    """Let a reviewer say whether this row's explanation (SHAP or LIME, or one feature of it) is right."""
+    if not users.can(state.role(), "give feedback"):
+        return
+    scope = f"{row_key}_v{version.version}"
+    with st.form(f"explain_feedback_{scope}", border=True, clear_on_submit=True):
+        st.markdown("**Does this explanation make sense?**")
+        method_col, verdict_col, feature_col = st.columns([1, 2, 2])
+        method = method_col.radio("Explanation", EXPLANATION_METHODS, format_func=str.upper, horizontal=True,
+                                  key=f"feedback_method_{scope}")
+        verdict = verdict_col.radio("Verdict", VERDICTS, horizontal=True, key=f"feedback_verdict_{scope}")
+        feature = feature_col.selectbox("About one feature (optional)", [None, *shap_e.contributions.index],
+                                        format_func=lambda f: "the whole explanation" if f is None else f,
+                                        key=f"feedback_feature_{scope}")
+        note = st.text_input("Note (optional)", max_chars=actions.MAX_NOTE, key=f"feedback_note_{scope}",
+                             placeholder="What is wrong or helpful about it? Kept with the feedback.")
+        sent = st.form_submit_button("Send feedback", icon=":material/rate_review:")
+    if not sent:
+        return
+    try:
+        actions.give_explanation_feedback(state.store(), project.id, state.user(), row_key=row_key,
+                                          model_version=version.version, method=method, verdict=verdict,
+                                          feature=feature, note=note)
+    except (actions.ActionError, users.PermissionDenied) as exc:
+        st.error(str(exc), icon=":material/error:")
+    else:
+        about = "the whole explanation" if feature is None else f"'{md_escape(feature)}'"
+        st.success(f"Feedback saved: {method.upper()} of row {md_escape(row_key)} (model v{version.version}), "
+                   f"{about}: {verdict}. The Explain page counts it.", icon=":material/check:")
 
 
 def what_if(project: Project, version: ModelVersion, row_key: str) -> None:

@@ -12,10 +12,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, active, jobs, loop
+from hitl_core import actions, active, jobs, loop, users
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
-from hitl_core.explain import Explanation, LimeExplainer, ShapExplainer, global_shap
+from hitl_core.explain import (
+    PROBE_ROWS, Explanation, GlobalBudget, LimeExplainer, ShapExplainer, exact_budget, global_shap,
+)
 from hitl_core.model_files import UntrustedModel
 from hitl_core.models import FittedModel
 from hitl_core.records import ModelVersion, Project
@@ -48,11 +50,60 @@ USER_PARAM = "user"
 PROJECT_PARAM = "project"
 
 
+SIGNED_IN_KEY = "signed_in"
+
+
+def accounts_on() -> bool:
+    """Local mode (no account in the database) has no login; one account switches sign-in on."""
+    return store().has_users()
+
+
+def oidc_configured() -> bool:
+    """``[auth]`` in ``.streamlit/secrets.toml`` turns on "Sign in with …" through ``st.login``."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+def signed_in() -> str | None:
+    """The account this session signed in as (password or OIDC), if it still exists."""
+    name = st.session_state.get(SIGNED_IN_KEY)
+    if name is None and oidc_configured() and st.user.is_logged_in:
+        name = st.user.get("email") or st.user.get("name")
+    return name if name and store().user_role(name) is not None else None
+
+
 def user() -> str:
-    """The reviewer's name: this session's, else the one in the URL (so a reload keeps it), else ``local``."""
+    """Who is acting: the signed-in account; in local mode this session's name, else the URL's, else ``local``."""
+    if accounts_on():
+        return signed_in() or ""
     if "user" not in st.session_state and (remembered := st.query_params.get(USER_PARAM, "").strip()):
         st.session_state["user"] = remembered[: actions.MAX_ACTOR]
     return st.session_state.get("user") or DEFAULT_USER
+
+
+def role() -> str | None:
+    """The acting person's role ("admin" in local mode, None when nobody is signed in): pages hide what it may not do."""
+    if not accounts_on():
+        return users.LOCAL_ROLE
+    name = signed_in()
+    return None if name is None else store().user_role(name)
+
+
+def sign_in(name: str, password: str) -> bool:
+    """Check a password against the stored argon2 hash; on success this session acts as that account."""
+    name = name.strip()
+    if users.verify_password(store().password_hash(name), password):
+        st.session_state[SIGNED_IN_KEY] = name
+        return True
+    return False
+
+
+def sign_out() -> None:
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    if oidc_configured() and st.user.is_logged_in:
+        st.logout()
 
 
 def remember_user() -> None:
@@ -64,7 +115,7 @@ def remember_user() -> None:
 
 def ensure_demo_project() -> None:
     """On a fresh database, create the loan demo project so the app opens on something real."""
-    if store().projects():
+    if store().projects() or not users.can(role(), "create project"):  # pages say an admin creates one
         return
     with st.status("First start: creating the demo project (loan sample) and training its first model…",
                    expanded=False) as status:
@@ -95,7 +146,7 @@ def select_project(project_id: int) -> None:
     st.session_state[PROJECT_PARAM] = str(project_id)
     if st.query_params.get(PROJECT_PARAM) != str(project_id):
         st.query_params[PROJECT_PARAM] = str(project_id)
-    if user() != DEFAULT_USER and st.query_params.get(USER_PARAM) != user():
+    if not accounts_on() and user() != DEFAULT_USER and st.query_params.get(USER_PARAM) != user():
         st.query_params[USER_PARAM] = user()
 
 
@@ -223,26 +274,40 @@ def explain_sample(project: Project, n_rows: int) -> pd.Index:
     return pd.Index(pd.Series(pool_rows).sample(min(n_rows, len(pool_rows)), random_state=project.seed))
 
 
+@st.cache_data(show_spinner="Measuring what exact SHAP costs for this model…", max_entries=16)
+def global_budget(project_id: int, version: int, most: int) -> GlobalBudget:
+    """Rows of exact global SHAP that fit the page's time budget, measured once per model version."""
+    project = store().project(project_id)
+    probe = dataset(project_id, project.dataset_hash).features.loc[explain_sample(project, PROBE_ROWS)]
+    return exact_budget(explainers(project_id, version)[0], probe, most=most)
+
+
 @st.cache_data(show_spinner=False, max_entries=200)
-def global_chunk(project_id: int, version: int, class_name: str, n_rows: int, chunk: int) -> pd.DataFrame:
-    """Tidy SHAP values of one chunk of the global sample; chunks let the page show progress."""
+def global_chunk(project_id: int, version: int, class_name: str, n_rows: int, chunk: int, *,
+                 approximate: bool = False) -> pd.DataFrame:
+    """Tidy SHAP values of one chunk of the global sample (exact unless ``approximate``); chunks show progress."""
     project = store().project(project_id)
     rows = explain_sample(project, n_rows)[chunk * GLOBAL_CHUNK:(chunk + 1) * GLOBAL_CHUNK]
     X = dataset(project_id, project.dataset_hash).features.loc[rows]
     shap_explainer, _ = explainers(project_id, version)
-    return global_shap(shap_explainer, X, class_name, approximate=shap_explainer.kind == "rf")
+    return global_shap(shap_explainer, X, class_name, approximate=approximate)
 
 
-def global_sample_with_progress(project: Project, version: int, class_name: str, n_rows: int) -> pd.DataFrame:
-    """Tidy SHAP values of the seeded global sample, chunk by chunk under a progress bar (cached per chunk)."""
+def global_sample_with_progress(project: Project, version: int, class_name: str, n_rows: int, *,
+                                approximate: bool = False) -> pd.DataFrame:
+    """Tidy SHAP values of the seeded global sample, chunk by chunk under a progress bar (cached per chunk).
+
+    Exact unless ``approximate``: size ``n_rows`` with :func:`global_budget` (a forest costs ~15-90 ms a row).
+    """
     pool_size = len(dataset(project.id, project.dataset_hash).rows("train"))
     chunks = max(1, math.ceil(min(n_rows, pool_size) / GLOBAL_CHUNK))
-    progress = st.progress(0.0, text="Computing SHAP values…")
+    kind = "approximate SHAP values" if approximate else "SHAP values"
+    progress = st.progress(0.0, text=f"Computing {kind}…")
     parts = []
     for chunk in range(chunks):
-        parts.append(global_chunk(project.id, version, class_name, int(n_rows), chunk))
+        parts.append(global_chunk(project.id, version, class_name, int(n_rows), chunk, approximate=approximate))
         progress.progress((chunk + 1) / chunks,
-                          text=f"Computing SHAP values… {min((chunk + 1) * GLOBAL_CHUNK, n_rows):,} rows")
+                          text=f"Computing {kind}… {min((chunk + 1) * GLOBAL_CHUNK, n_rows):,} rows")
     progress.empty()
     return pd.concat(parts, ignore_index=True)
 
