@@ -17,7 +17,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, charts, loop
+from hitl_core import actions, charts, complaints, loop, users
 from hitl_core.data import Schema
 from hitl_core.records import DecisionRequest, ModelVersion, Project
 from hitl_ui import explain_panel, state
@@ -365,7 +365,58 @@ def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, 
     else:
         st.dataframe(history, hide_index=True, key=f"review_history_{key}")
 
+    complaint_panel(project, key)
+
     st.subheader("Why this prediction?")
     explain_panel.explanation(project, version, key, row["predicted"])
     with st.expander("What if? Edit this row's values and compare", icon=":material/science:"):
         explain_panel.what_if(project, version, key)
+
+
+def complaint_panel(project: Project, key: str) -> None:
+    """The row's complaints (who, why, how they were answered), a form to raise one (anyone with access, viewers
+    too) and one to answer it (reviewers): kept, or changed to a new label recorded as a decision."""
+    found = state.store().complaints(project.id, row_key=key)
+    st.markdown("**Complaints about this row**")
+    if found:
+        shown = complaints.table(found)[["id", "created_at", "created_by", "reason", "status", "resolution",
+                                         "resolved_by", "resolved_at", "resolution_note"]]
+        when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC")
+        st.dataframe(shown, hide_index=True, key=f"review_complaints_{key}", column_config={
+            "id": st.column_config.NumberColumn("#", format="%d"), "created_at": when, "created_by": "raised by",
+            "resolution": "outcome", "resolved_at": when, "resolution_note": "why"})
+    else:
+        st.caption("Nobody has complained about this row's decision.")
+    waiting = [c for c in found if c.status == "open"]
+    if waiting and users.can(state.role(), "resolve complaint"):
+        with st.form(f"resolve_{project.id}_{key}", border=True):
+            st.markdown("**Answer a complaint**")
+            picked = st.selectbox("Complaint", [c.id for c in waiting], format_func=lambda i: f"#{i}")
+            outcome = st.radio("Outcome", list(complaints.OUTCOMES), horizontal=True,
+                               format_func=lambda o: f"{o}: {complaints.OUTCOMES[o]}")
+            new_label = st.radio("New label (for *changed*)", project.schema.classes, horizontal=True,
+                                 format_func=md_escape)
+            note = st.text_input("Why (required: the person who complained and the audit trail see it)",
+                                 max_chars=complaints.MAX_REASON)
+            if st.form_submit_button("Resolve complaint", icon=":material/gavel:"):
+                _complaint_action(lambda: actions.resolve_complaint(
+                    state.store(), project.id, state.user(), picked, outcome=outcome, reason=note,
+                    new_label=new_label if outcome == "changed" else None))
+    if users.can(state.role(), "complain"):
+        with st.expander("Complain about this decision", icon=":material/flag:"):
+            with st.form(f"complain_{project.id}_{key}", clear_on_submit=True, border=False):
+                reason = st.text_area("What is wrong with it, and why?", max_chars=complaints.MAX_REASON)
+                if st.form_submit_button("Send complaint", icon=":material/flag:"):
+                    _complaint_action(lambda: actions.complain(state.store(), project.id, state.user(), key, reason))
+
+
+def _complaint_action(run) -> None:
+    """Raise or resolve a complaint, say what happened, and redraw the page (the queue and the counts move)."""
+    try:
+        done = run()
+    except (actions.ActionError, users.PermissionDenied) as exc:
+        flash("panel", "error", f"Nothing was saved: {exc}")
+        st.rerun(scope="fragment")
+    flash("panel", "success", done.message() + (" The row now comes first in the review queue."
+                                                  if done.status == "open" else ""))
+    st.rerun(scope="app")

@@ -7,7 +7,7 @@ this page only reads them. Names, notes and row keys are user text: they are sho
 import pandas as pd
 import streamlit as st
 
-from hitl_core import export
+from hitl_core import complaints, export
 from hitl_ui import state
 from hitl_ui.text import md_escape
 
@@ -38,8 +38,9 @@ else:
     who, what, row, when = st.columns([3, 3, 2, 3])
     chosen_people = who.multiselect("People", people, placeholder="everyone", key=f"audit_people_{project.id}")
     chosen_actions = what.multiselect("Actions", kinds, placeholder="all actions", key=f"audit_actions_{project.id}",
-                                      help="accept / override: a decision on a row; settings, retrain_requested, "
-                                           "version, project_created: changes to the project.")
+                                      help="accept / override: a decision on a row; complaint / complaint_resolved: "
+                                           "a flagged decision and its answer; settings, retrain_requested, version, "
+                                           "project_created, withdrawal: changes to the project.")
     row_key = row.text_input("Row", placeholder="all rows", key=f"audit_row_{project.id}",
                              help="A row key exactly as on the Review page.")
     # no key: when the trail grows onto a new day, the widget starts again on the whole range
@@ -102,10 +103,12 @@ threads = state.settings().threads
 def _labels() -> pd.DataFrame:
     """Labels with the current version's predictions, built only when a download is clicked (off the script thread)."""
     return export.labels_table(dataset, raw_decisions, model, project.schema.classes,
-                               model_version=version.version if version is not None else None, threads=threads)
+                               model_version=version.version if version is not None else None, threads=threads,
+                               complained=store.complaints(project.id))
 
 
-tables = {"labels": _labels, "decisions": lambda: decisions, "events": lambda: events}
+tables = {"labels": _labels, "decisions": lambda: decisions, "events": lambda: events,
+          "complaints": lambda: complaints.table(store.complaints(project.id))}
 for name, build in tables.items():
     label, csv, parquet = st.columns([4, 1, 1], vertical_alignment="center")
     label.markdown(f"**{name.capitalize()}**: {export.TABLES[name]}")

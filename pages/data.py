@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from hitl_core import actions
+from hitl_core import actions, users
 from hitl_core.data import DataError, check, read_table
 from hitl_core.fairness import group_labels
 from hitl_core.models import MODEL_KINDS
@@ -13,6 +13,8 @@ from hitl_ui.text import md_escape, plotly_text
 
 state.through_frame(__file__)
 
+WITHDRAWN = "data_withdrawn"  # the last withdrawal's message, shown once after the rerun
+CONFIRM = "WITHDRAW"
 ENCODINGS = {"auto (UTF-8)": None, "latin-1": "latin-1", "cp1252 (Windows)": "cp1252", "UTF-16": "utf-16"}
 
 
@@ -47,6 +49,41 @@ if project is not None:
             + _favourable_text(project.schema)  # the project's schema: the cached dataset's may predate a choice
         )
         st.page_link("pages/review.py", label="Review predictions", icon=":material/rate_review:")
+    if done := st.session_state.pop(WITHDRAWN, None):
+        st.success(md_escape(done), icon=":material/delete_forever:")
+    if users.can(state.role(), "withdraw"):
+        with st.expander("Withdraw a person's data (admins)", icon=":material/person_remove:"):
+            st.caption("Removes the rows from this project's data, every label, vote, complaint and note about them, "
+                       "the audit events about them (other events are redacted), and every older model file (it "
+                       "could hold their values; those versions stay listed but can no longer be restored). A new "
+                       "version is trained without them and becomes current; the database file is then compacted so "
+                       "no bytes remain. Projects that share this stored dataset lose the rows too. Cannot be undone.")
+            with st.form(f"withdraw_{project.id}"):
+                keys_text = st.text_area(f"Row keys ({md_escape(schema.id_column or 'row position')}), one per line")
+                reason = st.text_input("Why (kept in the audit trail, with the keys and values redacted)",
+                                       value="the data subject asked for their data to be removed")
+                typed = st.text_input(f"Type {CONFIRM} to confirm")
+                if st.form_submit_button("Withdraw these rows", type="primary", icon=":material/delete_forever:"):
+                    if typed.strip() != CONFIRM:
+                        st.error(f"Nothing was withdrawn: type {CONFIRM} in the last box to confirm.",
+                                 icon=":material/error:")
+                    else:
+                        try:
+                            with st.status("Withdrawing: training a version without the rows, then compacting the "
+                                           "database…") as status:
+                                done = actions.withdraw_rows(state.store(), project.id, state.user(),
+                                                             keys_text.splitlines(), reason,
+                                                             threads=state.settings().threads)
+                                status.update(label="Rows withdrawn", state="complete")
+                        except (actions.ActionError, users.PermissionDenied, DataError) as exc:
+                            st.error(md_escape(f"Nothing was withdrawn: {exc}"), icon=":material/error:")
+                        else:
+                            st.cache_data.clear()  # keyed by dataset hash and version, but nothing removed may linger
+                            state.forget_models()
+                            st.session_state[WITHDRAWN] = done.message() + ("" if done.compacted else (
+                                " The database's write-ahead log was busy: run it again when the app is idle to "
+                                "compact the file."))
+                            st.rerun()
 
 st.subheader("Start a new project")
 source = st.radio("Data source", ["Bundled sample", "Upload a file"], horizontal=True, key="data_source")

@@ -7,9 +7,9 @@ run and caches by version number, so after the rerun they all show the version m
 """
 import streamlit as st
 
-from hitl_core import actions, brief, compare, loop
+from hitl_core import actions, brief, compare, costs, loop
 from hitl_core.models import MODEL_KINDS
-from hitl_ui import retrain_line, state
+from hitl_ui import costs_panel, retrain_line, state
 from hitl_ui.text import md_escape
 
 state.through_frame(__file__)
@@ -65,15 +65,21 @@ st.dataframe(
     })
 st.caption("Status: **current** = the model in use; **older** = was current once, since replaced; **superseded** = "
            "trained on labels older than the current version's, so it never became current (it can be promoted).")
+withdrawn = set(store.withdrawn_versions(project.id))
+if withdrawn:
+    st.info(f"{', '.join(f'v{n}' for n in sorted(withdrawn))}: model file dropped when people's rows were withdrawn "
+            "(a fitted model can hold their values). Their metrics stay listed above; they cannot be compared, "
+            "rolled back to or restored.", icon=":material/person_remove:")
+usable = [v for v in versions if v.version not in withdrawn]
 
-pair = compare.default_pair(versions, current.version)
+pair = compare.default_pair(usable, current.version)
 if pair is None:
     st.info("Only one model version so far: there is nothing to compare or roll back to yet. Correct or accept "
             "predictions on the Review page; each retrain adds a version here.", icon=":material/history_toggle_off:")
     st.page_link("pages/review.py", label="Go to Review", icon=":material/rate_review:")
     st.stop()
 
-numbers = [v.version for v in reversed(versions)]
+numbers = [v.version for v in reversed(usable)]
 pick_keys = (f"versions_a_{project.id}", f"versions_b_{project.id}")
 
 
@@ -127,6 +133,28 @@ else:
         st.caption("Stored with each version (validation split). Differences: lower is fairer; ratios: higher is "
                    "fairer (the four-fifths rule wants the demographic parity ratio ≥ 0.8). A blank: too few groups "
                    "large enough to judge. Groups per version are on the Fairness page.")
+
+    st.subheader("Costs")
+    cost_model = costs.project_costs(project)
+    if cost_model is None:
+        st.info("No costs set for this project, so the versions cannot be compared in money. A lead sets what each "
+                "kind of error and one review cost on the Metrics page.", icon=":material/payments:")
+        st.page_link("pages/metrics.py", label="Set costs on Metrics", icon=":material/payments:")
+    else:
+        cost_table = compare.costs_table(
+            a, b, cost_model, seed=project.seed,
+            **{f"majority_{side}": costs_panel.majority_class(project.id, v.last_decision_id, project.dataset_hash)
+               for side, v in (("a", a), ("b", b))})
+        money = st.column_config.NumberColumn(format="%.2f")
+        st.dataframe(cost_table, hide_index=True, key="versions_costs", column_config={
+            name_a: money, name_b: money,
+            "change": st.column_config.NumberColumn(f"change ({name_b} − {name_a})", format="%+.2f"),
+            f"{name_a} interval": st.column_config.TextColumn(f"{name_a} 95 % interval"),
+            f"{name_b} interval": st.column_config.TextColumn(f"{name_b} 95 % interval"),
+        })
+        st.markdown(md_escape(cost_table.attrs["sentence"]))
+        st.caption(f"In {md_escape(cost_model.unit)}, on the validation split, from each version's confusion matrix "
+                   "priced by the project's costs (set on the Metrics page); intervals: seeded bootstrap.")
 
     st.subheader("Predictions that change")
     part = st.segmented_control("Rows", list(compare.PARTS), format_func=compare.PARTS.get, default="train",
