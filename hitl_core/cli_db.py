@@ -346,7 +346,7 @@ def _batch_add(args, settings: Settings, store: Store, load_source) -> int:
 def _agreement(args, store: Store) -> int:
     """Agreement between the people who labelled the project's rows: JSON (pair keys "a|b") or sentences."""
     project = store.project(args.project)
-    result = agreement.agreement(agreement.votes(store.decisions(project.id)), project.schema.classes)
+    result = agreement.agreement(agreement.votes(store.decisions(project.id)))
     print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.sentences()))
     return 0
 

@@ -1,0 +1,63 @@
+"""Who is at the keyboard: the sign-in form when accounts exist, the name box in local mode."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from hitl_core import users
+from hitl_ui import state
+
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 60
+
+
+def required() -> bool:
+    """With accounts in the database, the only page until the person signs in is :func:`page`."""
+    return state.accounts_on() and state.signed_in() is None
+
+
+def page() -> None:
+    """The sign-in page: a password form, and "Sign in with …" when OIDC is configured."""
+    st.title("Sign in to HITL Workbench")
+    st.caption("This workbench has accounts: every decision is stored under the account that made it.")
+    if state.oidc_configured():
+        st.button("Sign in with your organisation's account", on_click=st.login, type="primary",
+                  icon=":material/login:")
+        st.caption("Your organisation's account must also be added here by an admin "
+                   "(`python -m hitl_core users add EMAIL --role …`).")
+        if st.user.is_logged_in:
+            st.error(f"{st.user.get('email') or st.user.get('name')} has no account on this workbench yet: "
+                     "ask an admin to add it.")
+    failures, until = st.session_state.get("_sign_in_failures", (0, 0.0))
+    with st.form("sign_in"):
+        name = st.text_input("Name", key="sign_in_name")  # keyed: the same widget on every page's run
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if time.time() < until:
+            st.error(f"Too many wrong passwords: wait {int(until - time.time()) + 1} s and try again.")
+        elif state.sign_in(name, password):
+            st.session_state.pop("_sign_in_failures", None)
+            st.rerun()
+        else:
+            failures += 1
+            locked = time.time() + LOCKOUT_SECONDS if failures >= MAX_FAILURES else 0.0
+            st.session_state["_sign_in_failures"] = (0 if locked else failures, locked)
+            st.error("That name and password do not match an account. Names are case-sensitive; an admin can "
+                     "reset a password with `python -m hitl_core users set NAME --password-stdin`.")
+
+
+def sidebar_identity() -> None:
+    """The signed-in account and its role, or (local mode) the name box with a plain word that it is unverified."""
+    if state.accounts_on():
+        role = state.role()
+        st.markdown(f"Signed in as **{state.user()}** · {role}")
+        st.caption(users.ROLE_TEXT.get(role or "", ""))
+        st.button("Sign out", on_click=state.sign_out, icon=":material/logout:")
+        return
+    st.text_input("Your name", value=state.user(), key="user_input", on_change=state.remember_user,
+                  help="Stored with every decision you make (the audit trail); kept in the address, so a reload "
+                       "keeps it.")
+    st.caption("Local mode: no login, names are not verified. Add an account "
+               "(`python -m hitl_core users add NAME --role admin`) and the app asks everyone to sign in.")
