@@ -3,8 +3,8 @@
 Pure functions on stored :class:`~hitl_core.records.ModelVersion` records (metrics, fairness
 summaries) and on fitted models (the rows whose prediction differs). Everything compares a
 *reference* version ``a`` with a *candidate* ``b``: every ``change`` is ``b - a``, so with ``a`` the
-current version it reads "what making ``b`` current would do". Costs are not compared yet: the
-project has no cost model (``hitl_core.costs`` is still to come).
+current version it reads "what making ``b`` current would do". Costs come from each version's stored
+validation confusion matrix priced by the project's cost model (:mod:`hitl_core.costs`).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from hitl_core.charts import METRIC_LABELS
+from hitl_core.costs import CostModel, ExpectedCost, format_amount, format_number, version_costs
 from hitl_core.data import Dataset, Schema
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.fairness import DISPARITIES, find_summary
@@ -179,6 +180,49 @@ def fairness_table(a: ModelVersion, b: ModelVersion, split: str = "validation", 
                          "fairer": _better(change, disparity.endswith("difference"), name_a, name_b)})
     return pd.DataFrame(rows, columns=["attributes", "positive class", "disparity", "name", name_a, name_b, "change",
                                        "fairer"])
+
+
+# --------------------------------------------------------------------------- costs
+def costs_table(a: ModelVersion, b: ModelVersion, costs: CostModel, *, majority_a: str, majority_b: str,
+                seed: int = 0) -> pd.DataFrame:
+    """Expected cost per 100 decisions on validation of both versions and of their baselines, with the change ``b - a``.
+
+    Columns: ``measure``, ``v<a>``, ``v<b>``, ``change``, ``better`` (lower cost is better; ``"same"``
+    when it shows as no change) and ``v<a> interval`` / ``v<b> interval`` (95 % bootstrap, text).
+    ``majority_a`` / ``majority_b``: the class each version's majority baseline decides.
+    """
+    name_a, name_b = _check_pair(a, b)
+    found = {name_a: version_costs(a, costs, majority=majority_a, seed=seed),
+             name_b: version_costs(b, costs, majority=majority_b, seed=seed)}
+    rows = []
+    for key, measure in (("model", "expected cost per 100 decisions"),
+                         ("majority", "majority baseline, per 100 decisions"),
+                         ("random", "random baseline, per 100 decisions")):
+        va, vb = (found[n][key].per(100) for n in (name_a, name_b))
+        rows.append({"measure": measure, name_a: va, name_b: vb, "change": vb - va,
+                     "better": _better(vb - va, True, name_a, name_b),
+                     **{f"{n} interval": _interval(found[n][key]) for n in (name_a, name_b)}})
+    ea, eb = found[name_a]["model"].costly_errors, found[name_b]["model"].costly_errors
+    rows.append({"measure": "costly errors on validation", name_a: ea, name_b: eb, "change": eb - ea,
+                 "better": _better(eb - ea, True, name_a, name_b), f"{name_a} interval": "", f"{name_b} interval": ""})
+    table = pd.DataFrame(rows, columns=["measure", name_a, name_b, "change", "better", f"{name_a} interval",
+                                        f"{name_b} interval"])
+    table.attrs["sentence"] = _costs_sentence(found[name_a]["model"], found[name_b]["model"], name_a, name_b)
+    return table
+
+
+def _interval(cost: ExpectedCost) -> str:
+    return f"{format_number(cost.low * 100)}–{format_number(cost.high * 100)}"
+
+
+def _costs_sentence(a: ExpectedCost, b: ExpectedCost, name_a: str, name_b: str) -> str:
+    """Which version costs less, hedged when the two intervals overlap."""
+    said = f"{name_b} costs {b.text()} against {a.text().removesuffix(' per 100 decisions')} for {name_a}"
+    if a.high < b.low or b.high < a.low:
+        cheaper = name_b if b.per_row < a.per_row else name_a
+        return f"{said}: {cheaper} is cheaper (the 95 % intervals do not overlap)."
+    return (f"{said}; the 95 % intervals overlap, so there is no clear difference in cost "
+            f"({format_amount(abs(b.per(100) - a.per(100)), a.unit)} per 100 decisions apart).")
 
 
 # --------------------------------------------------------------------------- predictions

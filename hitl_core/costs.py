@@ -24,8 +24,11 @@ import numpy as np
 import pandas as pd
 
 from hitl_core import active
+from hitl_core.models import predict_with_confidence
 
 if TYPE_CHECKING:  # type hints only: this module reads no database
+    from hitl_core.data import Dataset
+    from hitl_core.models import FittedModel
     from hitl_core.records import ModelVersion, Project
     from hitl_core.store import Store
 
@@ -353,6 +356,15 @@ def triage_costs(y_true, proba: np.ndarray, classes: Sequence[str], costs: CostM
     frame["cheapest"] = False
     frame.loc[frame.index[int(np.argmin(frame["total_cost"].to_numpy()))], "cheapest"] = True
     return frame
+
+
+def validation_triage_costs(model: "FittedModel", dataset: "Dataset", costs: CostModel, *, human_accuracy: float = 1.0,
+                            thresholds: Sequence[float] | np.ndarray | None = None, threads: int = 1) -> pd.DataFrame:
+    """:func:`triage_costs` of ``model`` on the dataset's validation split (never the held-out test set)."""
+    truth = dataset.labels.loc[dataset.rows("validation")].dropna()
+    preds = predict_with_confidence(model, dataset.features.loc[truth.index], dataset.schema.classes, threads=threads)
+    return triage_costs(truth.to_numpy(), preds.proba, dataset.schema.classes, costs, human_accuracy=human_accuracy,
+                        thresholds=thresholds)
 
 
 def cheapest(frame: pd.DataFrame) -> pd.Series:

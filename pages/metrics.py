@@ -7,7 +7,7 @@ import streamlit as st
 from hitl_core import brief, charts
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
 from hitl_core.models import BASELINE_KINDS, MODEL_KINDS
-from hitl_ui import retrain_line, state
+from hitl_ui import costs_panel, retrain_line, state
 
 state.through_frame(__file__)
 
@@ -48,6 +48,8 @@ left.plotly_chart(charts.metrics_vs_baselines(validation), width="stretch")
 right.plotly_chart(charts.confusion_heatmap(latest.confusion), width="stretch")
 st.dataframe(validation.rename(index=charts.METRIC_LABELS).style.format("{:.3f}", na_rep="n/a"))
 st.caption("Log loss and Brier score: lower is better. Brier is shown for binary targets only.")
+
+costs_panel.section(project, latest)
 
 st.subheader("History")
 if len(versions) < 2:

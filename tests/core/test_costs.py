@@ -211,3 +211,46 @@ def test_costs_for_other_classes_are_refused_and_nothing_is_written(store: Store
         actions.set_costs(store, project.id, ACTOR, LOAN)
     assert costs.project_costs(store, project.id) is None
     assert "costs" not in set(store.events(project.id)["action"])
+
+
+def test_cost_charts_start_at_zero_and_show_the_unit_as_typed():
+    from hitl_core import charts
+
+    unit = '<a href="x">€</a>'
+    model = CostModel(LOAN.classes, LOAN.matrix, review=LOAN.review, unit=unit)
+    y_true, proba = _triage_case()
+    frame = costs.triage_costs(y_true, proba, model.classes, model, human_accuracy=0.9)
+    estimates = {"model": costs.cost_interval(y_true, ["no"] * 6, model),
+                 **{k: costs.cost_of_counts(c, model) for k, c in costs.baseline_counts(np.array([3, 3]),
+                                                                                       model.classes, "no").items()}}
+    for figure in (charts.triage_cost_curve(frame, unit, threshold=0.7), charts.expected_costs(estimates, {})):
+        text = figure.to_json()
+        assert "<a href" not in text and "&lt;a href" in text
+        assert figure.layout.yaxis.rangemode == "tozero"
+    curve = charts.triage_cost_curve(frame, unit)
+    star = next(t for t in curve.data if t.name == "cheapest")
+    assert star.y[0] == costs.cheapest(frame)["total_cost"]
+
+
+def test_compare_costs_both_versions_and_hedges_overlapping_intervals(store: Store, wine, wine_schema):
+    from hitl_core import compare, jobs
+    from tests.core.helpers import corrections, start_wine
+
+    project, _ = start_wine(store, wine, wine_schema)
+    actions.record_decisions(store, project.id, ACTOR, corrections(store, project, 20))
+    jobs.run_now(store, project.id, ACTOR)
+    v1, v2 = store.model_versions(project.id)
+    classes = project.schema.classes
+    model = CostModel(classes, tuple(tuple(0.0 if i == j else 1.0 for j in range(3)) for i in range(3)), review=0.1)
+    table = compare.costs_table(v2, v1, model, majority_a=classes[0], majority_b=classes[0])
+    row = table.set_index("measure").loc["expected cost per 100 decisions"]
+    for name, version in (("v1", v1), ("v2", v2)):  # every error costs 1: cost per 100 = errors in 100
+        assert row[name] == pytest.approx(100 * (1 - version.validation["accuracy"]))
+    assert row["change"] == pytest.approx(row["v1"] - row["v2"])
+    assert set(table.columns) >= {"v1 interval", "v2 interval", "better"}
+    same = costs.ExpectedCost(0.4, 40, 100, 30, "€", low=0.3, high=0.5, confidence=0.95)
+    close = costs.ExpectedCost(0.45, 45, 100, 33, "€", low=0.35, high=0.55, confidence=0.95)
+    far = costs.ExpectedCost(0.9, 90, 100, 70, "€", low=0.8, high=1.0, confidence=0.95)
+    assert "no clear difference in cost" in compare._costs_sentence(same, close, "v1", "v2")
+    assert compare._costs_sentence(same, far, "v1", "v2").endswith(
+        "v1 is cheaper (the 95 % intervals do not overlap).")
