@@ -9,13 +9,14 @@ refused as a :class:`Conflict` instead of overwriting unseen.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-from hitl_core import batches, complaints, drift, loop, model_files, users, withdraw
+from hitl_core import batches, complaints, counterfactual, drift, loop, model_files, users, withdraw
 from hitl_core import brief as briefs
 from hitl_core.brief import Brief
 from hitl_core.complaints import Complaint
@@ -597,6 +598,68 @@ def give_explanation_feedback(store: Store, project_id: int, actor: str, *, row_
                      after={"feedback": feedback_id, "model_version": int(model_version), "method": method,
                             "feature": feature, "verdict": verdict}, note=note)
     return feedback_id
+
+
+# --------------------------------------------------------------------------- saved counterfactuals
+COUNTERFACTUAL_SOURCES = ("what-if", "dice")
+
+
+def save_counterfactual(store: Store, project_id: int, actor: str, *, row_key: str, model_version: int,
+                        changes: dict[str, object], source: str = "what-if",
+                        settings: counterfactual.RecourseSettings | None = None, note: str = "") -> int:
+    """Keep a change to a row that flips its prediction under ``model_version`` (checked again here), with an event.
+
+    Role "give feedback": it records what would change the outcome, like a verdict on an explanation, and
+    changes no label. Refused (nothing written) when the change does not flip the prediction, changes an
+    immutable column of ``settings`` or leaves an allowed range, or names an unknown row, feature or version.
+    """
+    actor = _check_actor(actor)
+    project = store.project(project_id)
+    key, note = str(row_key), (note or "").strip()
+    if source not in COUNTERFACTUAL_SOURCES:
+        raise InvalidAction(f"Unknown source '{source}'; choose one of {', '.join(COUNTERFACTUAL_SOURCES)}.")
+    if len(note) > MAX_NOTE:
+        raise InvalidAction(f"The note is {len(note):,} characters; keep it under {MAX_NOTE:,}.")
+    unknown = [c for c in changes if c not in project.schema.features]
+    if unknown:
+        raise InvalidAction(f"{unknown} not a feature of this project's model; change some of "
+                            f"{list(project.schema.features)}.")
+    dataset = store.load_dataset(project)
+    if key not in dataset.frame.index:
+        raise InvalidAction(f"Row '{key}' is not in this project's data; save a counterfactual of a row shown on the "
+                            "Review page.")
+    try:
+        model = store.load_model(project_id, int(model_version))
+    except KeyError as exc:
+        raise InvalidAction(f"Project {project_id} has no model version {model_version}; a counterfactual is checked "
+                            "against a version that exists.") from exc
+    row = dataset.features.loc[[key]]
+    schema = project.schema
+    before = predict_with_confidence(model, row, schema.classes).to_frame().iloc[0]
+    after = predict_with_confidence(model, counterfactual.apply_changes(schema, row, changes), schema.classes)
+    if after.labels[0] == before["predicted"]:
+        raise InvalidAction(f"This change keeps v{model_version}'s prediction '{before['predicted']}' for row {key}; "
+                            "only a change that flips it can be saved as a counterfactual.")
+    settings = settings or counterfactual.RecourseSettings(desired=str(after.labels[0]))
+    try:
+        settings.validated(schema)
+    except counterfactual.CounterfactualError as exc:
+        raise InvalidAction(str(exc)) from exc
+    valid, failed = counterfactual.check(model, schema, row, [changes], desired=settings.desired,
+                                         immutable=settings.immutable, ranges=settings.ranges)
+    if not valid:
+        raise InvalidAction(f"Not saved (checked against v{model_version}): {'; '.join(failed)}.")
+    result = {**valid[0].to_json(), "was": str(before["predicted"]), "was_confidence": float(before["confidence"])}
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "give feedback")
+        saved_id = tx.add_counterfactual(project_id, row_key=key, model_version=int(model_version), source=source,
+                                         settings_json=settings.to_json(), result_json=json.dumps(result), note=note,
+                                         created_by=actor)
+        tx.add_event(project_id=project_id, actor=actor, action="counterfactual_saved", object=f"row {key}",
+                     before={"predicted": result["was"]},
+                     after={"counterfactual": saved_id, "model_version": int(model_version), "source": source,
+                            "predicted": result["predicted"], "changes": result["changes"]}, note=note)
+    return saved_id
 
 
 # --------------------------------------------------------------------------- accounts and exports

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hitl_core import cli_db
+from hitl_core import cli_db, counterfactual
 from hitl_core.actions import InvalidAction
 from hitl_core.model_files import UntrustedModel
 from hitl_core.users import PermissionDenied
@@ -24,6 +24,7 @@ from hitl_core.fairness import DEFAULT_BINS, DEFAULT_MIN_GROUP_SIZE, GROUP_METRI
 from hitl_core.loop import fit_on_pool
 from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.samples import SAMPLE_NAMES, load_sample
+from hitl_core.similar import CaseIndex, CaseSpace, sentence
 from hitl_core.active import COMMITTEE_KINDS, STRATEGIES
 from hitl_core.simulate import SimulationConfig, compare, label_savings, validate
 
@@ -86,6 +87,17 @@ def _add_explain_parser(commands) -> None:
     explain.add_argument("--method", choices=["shap", "lime"], default="shap")
     explain.add_argument("--model", choices=sorted(MODEL_KINDS), default="logreg")
     explain.add_argument("--top", type=int, default=10, help="contributions to print")
+    explain.add_argument("--similar", type=int, default=10, metavar="K",
+                         help="similar past cases: the K nearest labelled pool rows in the model's feature space "
+                              "(0: none)")
+    explain.add_argument("--counterfactuals", type=int, default=0, metavar="K",
+                         help="up to K checked changes that flip the prediction (DiCE; 0: none)")
+    explain.add_argument("--immutable", action="append", default=[], metavar="COL",
+                         help="a feature the counterfactuals must not change (repeatable); sensitive and age-like "
+                              "features never change")
+    explain.add_argument("--desired", metavar="CLASS",
+                         help="the class the counterfactuals aim for (default: the favourable one, else the most "
+                              "likely other class)")
     explain.add_argument("--seed", type=int, default=0)
     explain.add_argument("--json", type=Path, help="write the explanation as JSON to this file")
 
@@ -108,10 +120,46 @@ def _run_explain(args: argparse.Namespace, settings: Settings) -> None:
     print(f"row {key}: predicted '{predicted}' by {args.model} (model version 1); {args.method} in "
           f"{explanation.output_space}: base {explanation.base_value:.4f} -> output {explanation.output:.4f}")
     print(explanation.to_frame().head(args.top).to_string(index=False))
+    similar = _similar_cases(model, dataset, X, key, args.similar) if args.similar else None
+    if similar is not None:
+        print(f"{sentence(similar, predicted)}\n{similar.to_string(index=False)}")
+    recourse = _counterfactuals(args, model, dataset, X) if args.counterfactuals else None
+    if recourse is not None:
+        print(recourse.summary())
+        for cf in recourse.counterfactuals:
+            changes = ", ".join(f"{c}: {a} -> {b}" for c, (a, b) in cf.changes.items())
+            print(f"  -> '{cf.predicted}' ({cf.confidence:.2f}) if {changes}")
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "model_version": 1, **explanation.to_json()}, indent=2,
-                                        default=str))
+        args.json.write_text(json.dumps({"model": args.model, "model_version": 1, **explanation.to_json(),
+                                         "similar": [] if similar is None else similar.to_dict("records"),
+                                         "counterfactuals": [] if recourse is None else
+                                         [c.to_json() for c in recourse.counterfactuals]},
+                                        indent=2, default=str))
         print(f"wrote {args.json}")
+
+
+def _similar_cases(model, dataset: Dataset, row: pd.DataFrame, key: str, k: int) -> pd.DataFrame:
+    """The ``k`` labelled pool rows nearest to ``row`` in the model's preprocessed space: row, label, distance."""
+    if k < 0:
+        raise DataError(f"--similar takes a number of cases, 0 or more; got {k}.")
+    pool = dataset.rows("train")
+    return CaseIndex(CaseSpace(model, dataset.features.loc[pool]), dataset.labels.loc[pool]).query(row, k, exclude=key)
+
+
+def _counterfactuals(args: argparse.Namespace, model, dataset: Dataset, row: pd.DataFrame):
+    """Up to ``--counterfactuals`` checked changes of the row that give ``--desired``, immutable columns kept."""
+    schema = dataset.schema
+    proba = predict_with_confidence(model, row, schema.classes)
+    desired = args.desired or counterfactual.default_desired(schema, schema.classes, proba.proba[0], proba.labels[0])
+    immutable = tuple(dict.fromkeys([*counterfactual.default_immutable(schema), *args.immutable]))
+    settings = counterfactual.RecourseSettings(desired=desired, count=args.counterfactuals, immutable=immutable,
+                                               seed=args.seed)
+    try:
+        settings.validated(schema)
+        explainer = counterfactual.CounterfactualExplainer(model, schema, dataset.features.loc[dataset.rows("train")])
+        return explainer.explain(row, settings)
+    except counterfactual.CounterfactualError as exc:
+        raise DataError(str(exc)) from exc
 
 
 def _validated(args: argparse.Namespace, settings: Settings):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, event,
+    Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, event,
     MetaData, delete, func, insert, select, text, update,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -81,6 +81,10 @@ class ProjectRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     costs_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # hitl_core.costs.CostModel; None: not set
+    overlap: Mapped[int] = mapped_column(Integer, default=1)  # people who label each row (1: the latest decision wins)
+    blind: Mapped[bool] = mapped_column(Boolean, default=False)  # reviewers do not see the model's answer
+    guidelines: Mapped[str] = mapped_column(Text, default="")  # Markdown, written by the lead
+    reasons_json: Mapped[str] = mapped_column(Text, default="[]")  # the reasons an override may give
 
 
 class AnnotationRow(Base):
@@ -98,6 +102,18 @@ class AnnotationRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="decision")  # decision | vote | adjudication | workshop
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # from the project's list (overrides)
+
+
+class LeaseRow(Base):
+    """A queued row handed to one person for a short while, so two people are not given it at once."""
+
+    __tablename__ = "leases"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    row_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user: Mapped[str] = mapped_column(String(100), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ModelVersionRow(Base):
@@ -195,6 +211,21 @@ class ExplanationFeedbackRow(Base):
     method: Mapped[str] = mapped_column(String(10))  # shap | lime
     feature: Mapped[str | None] = mapped_column(String(200), nullable=True)  # None: the explanation as a whole
     verdict: Mapped[str] = mapped_column(String(20))  # helpful | not helpful | wrong
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class CounterfactualRow(Base):
+    __tablename__ = "counterfactuals"
+    __table_args__ = (Index("ix_counterfactuals_project_row", "project_id", "row_key", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)  # the model that was checked to flip the prediction
+    source: Mapped[str] = mapped_column(String(20))  # what-if | dice
+    settings_json: Mapped[str] = mapped_column(Text)  # desired class, immutable columns, ranges
+    result_json: Mapped[str] = mapped_column(Text)  # {"changes": {col: [from, to]}, "predicted", "confidence"}
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
@@ -374,7 +405,7 @@ class Store:
         """Every decision of a project, oldest first (the audit trail of labels); ``up_to``: ids ≤ it only;
         ``row_key``: one row's history."""
         columns = ["id", "row_key", "user", "created_at", "action", "old_label", "new_label",
-                   "predicted_label", "confidence", "model_version", "note"]
+                   "predicted_label", "confidence", "model_version", "note", "kind", "reason"]
         query = select(*[getattr(AnnotationRow, c) for c in columns]).where(AnnotationRow.project_id == project_id)
         if up_to is not None:
             query = query.where(AnnotationRow.id <= up_to)
@@ -406,6 +437,18 @@ class Store:
                  .where(ExplanationFeedbackRow.project_id == project_id).order_by(ExplanationFeedbackRow.id))
         with self._read() as session:
             return pd.DataFrame(session.execute(query).all(), columns=columns)
+
+    # ---- saved counterfactuals
+    def counterfactuals(self, project_id: int, row_key: str | None = None) -> pd.DataFrame:
+        """Saved counterfactuals of a project (or of one row), oldest first; settings and result as JSON text."""
+        columns = ["id", "row_key", "model_version", "source", "settings_json", "result_json", "note", "created_by",
+                   "created_at"]
+        query = select(*[getattr(CounterfactualRow, c) for c in columns]).where(
+            CounterfactualRow.project_id == project_id)
+        if row_key is not None:
+            query = query.where(CounterfactualRow.row_key == str(row_key))
+        with self._read() as session:
+            return pd.DataFrame(session.execute(query.order_by(CounterfactualRow.id)).all(), columns=columns)
 
     # ---- events
     def events(self, project_id: int | None = None) -> pd.DataFrame:
@@ -670,6 +713,14 @@ class Tx:
                                  feature: str | None, verdict: str, note: str, created_by: str) -> int:
         row = ExplanationFeedbackRow(project_id=project_id, row_key=row_key, model_version=model_version,
                                      method=method, feature=feature, verdict=verdict, note=note, created_by=created_by)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def add_counterfactual(self, project_id: int, *, row_key: str, model_version: int, source: str,
+                           settings_json: str, result_json: str, note: str, created_by: str) -> int:
+        row = CounterfactualRow(project_id=project_id, row_key=row_key, model_version=model_version, source=source,
+                                settings_json=settings_json, result_json=result_json, note=note, created_by=created_by)
         self.session.add(row)
         self.session.flush()
         return row.id
@@ -1038,7 +1089,8 @@ def _project(row: ProjectRow) -> Project:
                    schema=Schema.from_json(row.schema_json), model_kind=row.model_kind,
                    retrain_policy=row.retrain_policy, retrain_every=row.retrain_every, threshold=row.threshold,
                    seed=row.seed, created_at=row.created_at, current_version=row.current_version,
-                   costs_json=row.costs_json)
+                   costs_json=row.costs_json, overlap=row.overlap, blind=bool(row.blind), guidelines=row.guidelines,
+                   reasons=tuple(json.loads(row.reasons_json or "[]")))
 
 
 def _version(row: ModelVersionRow, current: int | None) -> ModelVersion:

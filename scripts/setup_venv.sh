@@ -20,4 +20,8 @@ fi
 
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r "$req"
+# dice-ml (counterfactuals) declares xgboost, lightgbm (and through them nvidia_nccl_cu12, hundreds of MB) but its
+# sklearn backend with the "random" method never imports them: install it without its declared deps; what it does
+# import (raiutils, jsonschema, tqdm, pandas, scikit-learn) is in requirements.txt or comes with it.
+.venv/bin/python -m pip install --quiet --no-deps dice-ml==0.12
 echo "$hash" > "$stamp"
