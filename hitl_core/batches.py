@@ -82,7 +82,9 @@ def _like(values: pd.Series, stored: pd.Series, column: str) -> pd.Series:
             values = labels_as_text(values)  # a code read as a number: "7", as the project's text holds it
         return values if pd.api.types.is_bool_dtype(stored) else values.astype(stored.dtype)
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & labels_as_text(values).notna()  # blank text is missing, not wrong
+    bad = numbers.isna() & values.notna()
+    if bad.any():  # blank text is missing, not wrong (only the suspects are looked at: 50 ms a column at 50k rows)
+        bad[bad] = labels_as_text(values[bad]).notna().to_numpy()
     if bad.any():
         where = np.flatnonzero(bad.to_numpy())
         raise DataError(f"Column '{column}' should hold numbers, as in the project's data, but {len(where)} row(s) "
@@ -115,7 +117,7 @@ def _new_keys(existing: pd.Index, rows: pd.DataFrame, id_column: str | None) -> 
     repeated = keys[keys.duplicated()].unique()
     if len(repeated):
         raise DataError(f"The batch repeats ID(s) {_quoted(repeated)} in '{id_column}'; give every row its own ID.")
-    taken = keys[keys.isin(existing)]
+    taken = keys[existing.get_indexer(keys) >= 0]  # the index's hash table: isin on Arrow strings took 3 s at 50k
     if len(taken):
         raise DataError(f"{len(taken)} row(s) of the batch have IDs the project already has in '{id_column}' "
                         f"({_quoted(taken)}); a batch adds new rows only: remove those rows or give them new IDs.")

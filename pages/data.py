@@ -49,6 +49,8 @@ if project is not None:
             + _favourable_text(project.schema)  # the project's schema: the cached dataset's may predate a choice
         )
         st.page_link("pages/review.py", label="Review predictions", icon=":material/rate_review:")
+        st.page_link("pages/monitoring.py", label="Add new rows (a batch) and watch for drift",
+                     icon=":material/query_stats:")
     if done := st.session_state.pop(WITHDRAWN, None):
         st.success(md_escape(done), icon=":material/delete_forever:")
     if users.can(state.role(), "withdraw"):
