@@ -45,14 +45,17 @@ import pandas as pd
 import shap
 import sklearn
 from lime.lime_tabular import LimeTabularExplainer
+from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from bench.loop import make_frame  # the same generated table as the loop benchmark
 from hitl_core.data import Schema, check
 from hitl_core.explain import BACKGROUND_ROWS, LIME_SAMPLES, LimeExplainer, ShapExplainer, global_shap
 from hitl_core.models import MODEL_KINDS, FittedModel, fit
+from hitl_core.similar import CaseIndex, CaseSpace
 
 SHAP_ROW_TARGET = 0.100
+SIMILAR_TARGET = 0.100
 LIME_ROW_TARGET = 1.5
 GLOBAL_TARGET = 5.0
 RATIO_TARGET = 1.2
@@ -210,6 +213,47 @@ def run_model(kind: str, frame: pd.DataFrame, schema: Schema, *, repeats: int, g
     return results, profiles
 
 
+# --------------------------------------------------------------------------- similar past cases
+def run_similar(rows: int, *, repeats: int, seed: int, k: int = 10) -> list[dict]:
+    """Similar past cases at ``rows`` pool rows (15 % unlabeled): ``CaseIndex.similar_to`` vs a plain NearestNeighbors.
+
+    Raw: ``NearestNeighbors().fit(pipe[:-1].transform(labelled rows))`` then ``kneighbors`` of the transformed
+    row, what a user of scikit-learn would write. Both fitted outside the timings (the app caches the index);
+    ours reads the row's encoding from the cached pool instead of transforming it again.
+    """
+    frame = make_frame(rows, seed)
+    frame.index = frame.index.astype(str)  # row keys are text in the app (hitl_core.data.Dataset)
+    schema = check(frame, "target")[0]
+    X, y = frame[list(schema.features)], frame[schema.target].astype(str)
+    model = fit("logreg", schema, X, y, seed=seed, threads=1)
+    labels = y.mask(np.random.default_rng(seed).random(len(y)) < 0.15)
+    start = time.perf_counter()
+    space = CaseSpace(model, X)
+    space_s = time.perf_counter() - start
+    start = time.perf_counter()
+    index = CaseIndex(space, labels)
+    index_s = time.perf_counter() - start
+    preprocess = model.estimator[:-1]
+    plain = NearestNeighbors().fit(preprocess.transform(X[labels.notna().to_numpy()]))
+    key = str(labels.index[labels.notna().to_numpy()][rows // 3])  # a labelled row: its own nearest is itself
+    row = X.loc[[key]]
+    ours_found = index.similar_to(key, k)
+    raw_distances, _ = plain.kneighbors(preprocess.transform(row), n_neighbors=k + 1)
+    assert raw_distances[0][0] == 0 and np.allclose(ours_found["distance"], raw_distances[0][1:]), \
+        "ours and raw nearest neighbours disagree"
+    ours_t, raw_t = compare(lambda: index.similar_to(key, k),
+                            lambda: plain.kneighbors(preprocess.transform(row), n_neighbors=k + 1), repeats)
+    ratio = ours_t / raw_t
+    misses = [m for m, ok in ((f"time>{SIMILAR_TARGET:g}s", ours_t <= SIMILAR_TARGET),
+                              (f"ratio>{RATIO_TARGET}", ratio <= RATIO_TARGET)) if not ok]
+    print(f"    {'similar cases, one query':<28} ours {ours_t:8.4f}s  raw {raw_t:8.4f}s  ratio {ratio:5.2f}  "
+          f"{'PASS' if not misses else 'FAIL ' + ', '.join(misses)}", flush=True)
+    return [{"model": "logreg", "operation": f"similar cases ({rows:,} rows, k={k})", "ours_s": ours_t, "raw_s": raw_t,
+             "ratio": ratio, "target_s": SIMILAR_TARGET, "target_ratio": RATIO_TARGET, "pass": not misses,
+             "misses": misses, "note": f"pool encoded in {space_s:.2f}s once per version; index over the "
+                                       f"{len(index):,} labelled rows fitted in {index_s:.2f}s per decision (cached)"}]
+
+
 # --------------------------------------------------------------------------- report
 def format_table(results: list[dict]) -> str:
     lines = ["| model | operation | ours (s) | raw (s) | ratio | target | result |",
@@ -245,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip exact TreeSHAP on the forest for the global view (minutes at 50k rows)")
     parser.add_argument("--threads", type=int, default=1,
                         help="native threads for both sides (ours pins 1 itself; 0 = library default for raw)")
+    parser.add_argument("--similar-rows", type=int, default=100_000,
+                        help="pool rows for the similar-cases timing (0: skip it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="print cProfile of our calls (cumulative)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="save the results as JSON")
@@ -267,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
                                     exact_rf_global=not args.no_exact_rf_global)
         results += rows
         profiles += profs
+    if args.similar_rows:
+        print(f"  similar cases at {args.similar_rows:,} rows", flush=True)
+        with threadpool_limits(limits=args.threads or None):
+            results += run_similar(args.similar_rows, repeats=args.repeats, seed=args.seed)
     print()
     print(format_table(results))
     for text in profiles:

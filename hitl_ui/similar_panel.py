@@ -37,9 +37,7 @@ def case_index(project_id: int, version: int, last_decision_id: int) -> CaseInde
 @st.cache_data(show_spinner=False, max_entries=256)
 def cases(project_id: int, version: int, last_decision_id: int, row_key: str, k: int = DEFAULT_K) -> pd.DataFrame:
     """The ``k`` nearest labelled pool rows to ``row_key`` with who decided them and their notes."""
-    project = state.store().project(project_id)
-    row = state.dataset(project_id, project.dataset_hash).features.loc[[row_key]]
-    found = case_index(project_id, version, last_decision_id).query(row, k, exclude=row_key)
+    found = case_index(project_id, version, last_decision_id).similar_to(row_key, k)
     return with_decisions(found, state.store().decisions(project_id, up_to=last_decision_id))
 
 

@@ -1,6 +1,8 @@
 """Similar past cases: the same neighbours as a brute-force search in the model's preprocessed space."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,3 +114,33 @@ def test_one_row_at_a_time_and_at_least_one_case(loan_space) -> None:
         index.query(data.features.loc[space.keys[:2]])
     with pytest.raises(ValueError, match="at least one"):
         index.query(data.features.loc[space.keys[:1]], k=0)
+
+
+def test_cli_explain_lists_the_similar_cases_a_brute_force_search_finds(tmp_path, loan: Sample, loan_schema) -> None:
+    from hitl_core import cli
+    from hitl_core.loop import fit_on_pool
+
+    out = tmp_path / "explain.json"
+    key = "100874"
+    code = cli.main(["explain", "sample:loan", "--target", "approved", "--id", "application_id", "--pii", "email",
+                     "--sensitive", "group", "--sensitive", "gender", "--row", key, "--similar", "7",
+                     "--json", str(out)])
+    assert code == 0
+    similar = json.loads(out.read_text())["similar"]
+    data = Dataset.create("loan", loan.frame, loan_schema, seed=0)
+    model = fit_on_pool(data, data.labels, "logreg", seed=0)
+    pool = data.rows("train")
+    space = CaseSpace(model, data.features.loc[pool])
+    expected = brute_force(space, data.labels.loc[pool], data.features.loc[[key]], 7, key)
+    assert [s["row"] for s in similar] == list(expected["row"])
+    np.testing.assert_allclose([s["distance"] for s in similar], expected["distance"], rtol=1e-9)
+    assert [s["label"] for s in similar] == list(data.labels.loc[expected["row"]])
+
+
+def test_a_pool_row_by_key_finds_what_its_transformed_row_finds(loan_space) -> None:
+    data, space = loan_space
+    index = CaseIndex(space, data.labels.loc[space.keys])
+    for key in space.keys[[2, 400]]:
+        by_key, by_row = index.similar_to(key, 8), index.query(data.features.loc[[key]], 8, exclude=key)
+        assert list(by_key["row"]) == list(by_row["row"]) and key not in set(by_key["row"])
+        np.testing.assert_allclose(by_key["distance"], by_row["distance"], atol=1e-12)
