@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import numpy as np
@@ -272,3 +273,28 @@ def test_the_goal_is_a_dashed_line_on_the_history_chart_only_where_it_applies(mo
     assert lines(charts.metric_history([version], ["accuracy"], goal=goal)) == []  # its metric is not shown
     on_test = SmartGoal("balanced_accuracy", 0.8, date(2027, 3, 1), split="test")
     assert lines(charts.metric_history([version], ["balanced_accuracy"], goal=on_test)) == []  # points are validation
+
+
+def test_two_people_saving_at_once_get_consecutive_versions_on_every_backend(database_url: str, wine: Sample,
+                                                                            wine_schema: Schema) -> None:
+    """Saves serialise on the project's write lock: every save is kept, numbered 1..n without a gap or a clash."""
+    setup = Store(database_url)
+    project = bare_project(setup, "wine", wine.frame, wine_schema)
+
+    def save_many(who: str) -> list[int]:
+        store = Store(database_url, upgrade=False)
+        try:
+            return [actions.save_brief(store, project.id, who, Brief(hypothesis=f"{who} {i}")) for i in range(8)]
+        finally:
+            store.engine.dispose()
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            numbers = [n for saved in pool.map(save_many, ["ana", "ben"]) for n in saved]
+        assert sorted(numbers) == list(range(1, 17))
+        stored = setup.briefs(project.id)
+        assert [v for v, _, _, _ in stored] == list(range(1, 17))
+        assert {(who, brief.from_json(text).hypothesis.split()[0]) for _, who, _, text in stored} == {
+            ("ana", "ana"), ("ben", "ben")}
+    finally:
+        setup.engine.dispose()
