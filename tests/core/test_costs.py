@@ -254,3 +254,22 @@ def test_compare_costs_both_versions_and_hedges_overlapping_intervals(store: Sto
     assert "no clear difference in cost" in compare._costs_sentence(same, close, "v1", "v2")
     assert compare._costs_sentence(same, far, "v1", "v2").endswith(
         "v1 is cheaper (the 95 % intervals do not overlap).")
+
+
+def test_a_database_from_before_costs_upgrades_and_takes_costs(tmp_path):
+    import shutil
+
+    from tests.core.test_migrations import WAVE1
+
+    path = tmp_path / "wave1.db"
+    shutil.copy(WAVE1, path)
+    store = Store(f"sqlite:///{path}")
+    try:
+        project = store.projects()[0]
+        assert costs.project_costs(project) is None and len(store.decisions(project.id)) == 5
+        classes = project.schema.classes
+        matrix = tuple(tuple(0.0 if t == p else 2.0 for p in classes) for t in classes)
+        actions.set_costs(store, project.id, ACTOR, CostModel(classes, matrix, review=1, unit="€"))
+        assert costs.project_costs(store, project.id).cost(classes[0], classes[1]) == 2.0
+    finally:
+        store.engine.dispose()
