@@ -12,11 +12,11 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from hitl_core import batches, complaints, counterfactual, drift, loop, model_files, users, withdraw
+from hitl_core import batches, complaints, consensus, counterfactual, drift, loop, model_files, users, withdraw
 from hitl_core import brief as briefs
 from hitl_core.brief import Brief
 from hitl_core.complaints import Complaint
@@ -32,7 +32,11 @@ from hitl_core.store import Store, Tx
 MAX_NOTE = 2000
 MAX_ACTOR = 100
 MAX_NAME = 200
-SETTINGS = ("name", "model_kind", "retrain_policy", "retrain_every", "threshold")
+SETTINGS = ("name", "model_kind", "retrain_policy", "retrain_every", "threshold", "overlap", "blind")
+MAX_OVERLAP = 10
+MAX_GUIDELINES = 20_000
+MAX_REASON = 200
+LEASE_SECONDS = 120  # a row handed out and not decided returns to the queue after this
 
 
 class ActionError(ValueError):
@@ -134,6 +138,7 @@ def record_decisions(store: Store, project_id: int, actor: str, requests: Sequen
     project = store.project(project_id)
     pool_keys, given = store.pool_rows(project)
     _validate(project.schema, pool_keys, requests)
+    _check_reasons(project, requests)
     with store.write(project_id) as tx:
         users.authorise(tx, actor, "label")
         saved, conflicts = _record_in(tx, project_id, actor, requests, given)
@@ -146,12 +151,13 @@ def _record_in(tx: Tx, project_id: int, actor: str, requests: Sequence[DecisionR
     """Write validated decisions, each with its event, inside ``tx``; rows changed since they were seen are
     returned as conflicts (the one decision path: the Review page, the CLI and complaint resolutions)."""
     saved, conflicts = [], []
+    voting = tx.project(project_id).overlap > 1  # each person's label is kept as a vote: nothing is overwritten
     for request in requests:
         key = str(request.row_key)
-        latest = tx.latest_decision(project_id, key)
+        latest = tx.latest_decision(project_id, key, user=actor if voting else None)
         given_label = _given(given.get(key))
         current = latest["new_label"] if latest else given_label
-        if request.expected is not NOT_CHECKED and request.expected != current:
+        if not voting and request.expected is not NOT_CHECKED and request.expected != current:
             conflicts.append(Conflict(key, request.expected, current,
                                       latest["user"] if latest else "the dataset",
                                       latest["created_at"] if latest else None))
@@ -161,9 +167,11 @@ def _record_in(tx: Tx, project_id: int, actor: str, requests: Sequence[DecisionR
         decision_id = tx.add_decision(project_id, Decision(
             row_key=key, new_label=request.new_label, action=action, user=actor, old_label=current,
             predicted_label=predicted, confidence=request.confidence, model_version=request.model_version,
-            note=request.note.strip()))
-        tx.add_event(project_id=project_id, actor=actor, action=action, object=f"row {key}",
-                     before={"label": current}, after={"label": request.new_label, "decision": decision_id},
+            note=request.note.strip(), kind="vote" if voting else "decision", reason=request.reason))
+        tx.add_event(project_id=project_id, actor=actor, action=f"vote ({action})" if voting else action,
+                     object=f"row {key}", before={"label": current},
+                     after={"label": request.new_label, "decision": decision_id,
+                            **({"reason": request.reason} if request.reason else {})},
                      note=request.note.strip())
         saved.append(SavedDecision(decision_id, key, current, request.new_label, given_label, action))
     return saved, conflicts
@@ -175,6 +183,18 @@ def record_decision(store: Store, project_id: int, actor: str, request: Decision
     if outcome.conflicts:
         raise ConflictError(outcome.conflicts)
     return outcome
+
+
+def _check_reasons(project: Project, requests: Sequence[DecisionRequest]) -> None:
+    """An override names a reason from the project's list when the lead has set one."""
+    for request in requests:
+        if request.reason is not None and request.reason not in project.reasons:
+            allowed = ", ".join(project.reasons) or "none: the lead has not listed any"
+            raise InvalidAction(f"'{request.reason}' is not one of this project's override reasons ({allowed}).")
+        overrides = request.predicted_label is not None and request.new_label != request.predicted_label
+        if overrides and project.reasons and request.reason is None:
+            raise InvalidAction(f"Row {request.row_key}: say why you override the model; pick a reason "
+                                f"({', '.join(project.reasons)}).")
 
 
 def _validate(schema: Schema, pool_keys: pd.Index, requests: Sequence[DecisionRequest]) -> None:
@@ -278,6 +298,12 @@ def _validated_settings(changes: dict) -> dict:
         out["retrain_every"] = int(out["retrain_every"])
         if not 1 <= out["retrain_every"] <= 1000:
             raise InvalidAction("N (retrain after every N corrections) must be between 1 and 1,000.")
+    if "overlap" in out:
+        out["overlap"] = int(out["overlap"])
+        if not 1 <= out["overlap"] <= MAX_OVERLAP:
+            raise InvalidAction(f"Overlap is how many people label each row: give 1 to {MAX_OVERLAP}.")
+    if "blind" in out:
+        out["blind"] = bool(out["blind"])
     if "threshold" in out:
         out["threshold"] = float(out["threshold"])
         if not 0.0 <= out["threshold"] <= 1.0:
@@ -866,3 +892,80 @@ def _trained_without(store: Store, project: Project, dataset: Dataset, keys: lis
     decisions = store.decisions(project.id, up_to=trained.last_decision_id)
     decisions = decisions[~decisions["row_key"].isin(keys)]
     return dataclasses.replace(trained, n_human_labels=loop.n_human_labelled(decisions), n_decisions=len(decisions))
+
+
+# --------------------------------------------------------------------------- several people per row
+def set_guidelines(store: Store, project_id: int, actor: str, *, guidelines: str,
+                   reasons: Sequence[str]) -> Project:
+    """The lead's labelling guidelines (Markdown, shown beside every row) and the list an override picks a
+    reason from; the previous text is kept in the event, so every version can be read back."""
+    actor = _check_actor(actor)
+    guidelines = (guidelines or "").strip()
+    if len(guidelines) > MAX_GUIDELINES:
+        raise InvalidAction(f"The guidelines are {len(guidelines):,} characters; keep them under {MAX_GUIDELINES:,}.")
+    cleaned = list(dict.fromkeys(r.strip() for r in reasons if r and r.strip()))
+    if any(len(r) > MAX_REASON for r in cleaned):
+        raise InvalidAction(f"Keep each override reason under {MAX_REASON} characters.")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "set guidelines")
+        project = tx.project(project_id)
+        before = {"guidelines": project.guidelines, "reasons": list(project.reasons)}
+        after = {"guidelines": guidelines, "reasons": cleaned}
+        if before == after:
+            return project
+        project = tx.update_project(project_id, guidelines=guidelines, reasons_json=json.dumps(cleaned))
+        tx.add_event(project_id=project_id, actor=actor, action="guidelines", object=f"project {project_id}",
+                     before=before, after=after)
+        return project
+
+
+def adjudicate(store: Store, project_id: int, actor: str, *, row_key: str, label: str,
+               note: str = "") -> SavedDecision:
+    """The lead settles a row people disagreed on: this label trains the model, every vote stays on record."""
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "adjudicate")
+    project = store.project(project_id)
+    pool_keys, given = store.pool_rows(project)
+    request = DecisionRequest(row_key=str(row_key), new_label=label, note=note)
+    _validate(project.schema, pool_keys, [request])
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "adjudicate")
+        votes = consensus.row_consensus(tx.row_decisions(project_id, request.row_key))
+        before = None if votes.empty else votes.iloc[0]["label"]
+        decision_id = tx.add_decision(project_id, Decision(
+            row_key=request.row_key, new_label=label, action="accept" if label == before else "override",
+            user=actor, old_label=before, note=note.strip(), kind="adjudication"))
+        tx.add_event(project_id=project_id, actor=actor, action="adjudicate", object=f"row {request.row_key}",
+                     before={"consensus": before}, after={"label": label, "decision": decision_id},
+                     note=note.strip())
+        _retrain_if_due(tx, tx.project(project_id), actor)
+        return SavedDecision(decision_id, request.row_key, before, label, _given(given.get(request.row_key)),
+                             "adjudication")
+
+
+def lease_rows(store: Store, project_id: int, actor: str, candidates: Sequence[str], *, n: int,
+               seconds: int = LEASE_SECONDS) -> list[str]:
+    """Hand this person up to ``n`` queued rows they have not labelled, skipping rows that already have
+    ``overlap`` people on them (their labels plus others' unexpired leases); their leases are renewed.
+
+    Leases coordinate who sees which row; they change no label, so they write no event.
+    """
+    actor = _check_actor(actor)
+    keys = [str(k) for k in candidates]
+    with store.write(project_id) as tx:
+        overlap = tx.project(project_id).overlap
+        now = datetime.now(timezone.utc)
+        tx.drop_expired_leases(project_id, now)
+        labelled = tx.labellers(project_id, keys)
+        held = tx.lease_holders(project_id, keys)
+        taken = []
+        for key in keys:
+            people = labelled.get(key, set())
+            if actor in people:
+                continue
+            if len(people | (held.get(key, set()) - {actor})) < overlap:
+                taken.append(key)
+                if len(taken) == n:
+                    break
+        tx.replace_leases(project_id, actor, taken, now + timedelta(seconds=seconds))
+        return taken

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hitl_core import consensus
 from hitl_core.data import Dataset, DataError, Schema, row_keys
 from hitl_core.evaluate import classification_metrics, confusion
 from hitl_core.fairness import summaries as fairness_summaries
@@ -15,7 +16,8 @@ from hitl_core.store import Store
 
 
 def effective_labels(original: pd.Series, decisions: pd.DataFrame) -> pd.Series:
-    """The latest human decision per row, else the original label; missing means unlabeled.
+    """The human label per row (adjudicated, else the consensus of votes, else the latest decision: see
+    :func:`hitl_core.consensus.decided_labels`), else the original label; missing means unlabeled.
 
     Parameters
     ----------
@@ -25,7 +27,7 @@ def effective_labels(original: pd.Series, decisions: pd.DataFrame) -> pd.Series:
     labels = original.astype(object).copy()
     if decisions.empty:
         return labels
-    latest = decisions.sort_values("id").groupby("row_key", sort=False)["new_label"].last()
+    latest = consensus.decided_labels(decisions)
     if not labels.index.is_unique:
         latest = latest[latest.index.isin(labels.index)]
         labels.loc[latest.index] = latest.to_numpy(dtype=object)

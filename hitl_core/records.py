@@ -13,6 +13,13 @@ RETRAIN_POLICIES: dict[str, str] = {
     "manual": "On demand only",
 }
 DecisionAction = Literal["accept", "override"]
+DecisionKind = Literal["decision", "vote", "adjudication", "workshop"]
+DECISION_KINDS: dict[str, str] = {
+    "decision": "a person's decision (the latest one wins)",
+    "vote": "one person's label where several label each row (the majority wins)",
+    "adjudication": "the lead's final label for a row people disagreed on",
+    "workshop": "a vote cast in a live workshop",
+}
 EXPLANATION_METHODS: tuple[str, ...] = ("shap", "lime")
 VERDICTS: tuple[str, ...] = ("helpful", "not helpful", "wrong")  # a reviewer's word on an explanation
 
@@ -34,6 +41,10 @@ class Project:
     created_at: datetime
     current_version: int | None = None  # the model pages show; moves only through hitl_core.actions / jobs
     costs_json: str | None = None  # hitl_core.costs.project_costs reads it; set only by actions.set_costs
+    overlap: int = 1  # how many people label each row; above 1 each person's label is a vote (consensus)
+    blind: bool = False  # reviewers do not see the model's prediction or confidence
+    guidelines: str = ""  # labelling guidelines (Markdown) shown beside every row
+    reasons: tuple[str, ...] = ()  # the reasons an override picks from (empty: none asked)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class Decision:
     confidence: float | None = None
     model_version: int | None = None
     note: str = ""
+    kind: DecisionKind = "decision"
+    reason: str | None = None
 
 
 class _NotChecked:
@@ -76,6 +89,7 @@ class DecisionRequest:
     confidence: float | None = None
     model_version: int | None = None
     note: str = ""
+    reason: str | None = None  # why the person overrode the model, from the project's list
 
 
 @dataclass(frozen=True)

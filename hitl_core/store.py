@@ -106,6 +106,10 @@ class AnnotationRow(Base):
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # from the project's list (overrides)
 
 
+DECISION_COLUMNS = ["id", "row_key", "user", "created_at", "action", "old_label", "new_label", "predicted_label",
+                    "confidence", "model_version", "note", "kind", "reason"]
+
+
 class LeaseRow(Base):
     """A queued row handed to one person for a short while, so two people are not given it at once."""
 
@@ -404,8 +408,7 @@ class Store:
     def decisions(self, project_id: int, *, up_to: int | None = None, row_key: str | None = None) -> pd.DataFrame:
         """Every decision of a project, oldest first (the audit trail of labels); ``up_to``: ids ≤ it only;
         ``row_key``: one row's history."""
-        columns = ["id", "row_key", "user", "created_at", "action", "old_label", "new_label",
-                   "predicted_label", "confidence", "model_version", "note", "kind", "reason"]
+        columns = DECISION_COLUMNS
         query = select(*[getattr(AnnotationRow, c) for c in columns]).where(AnnotationRow.project_id == project_id)
         if up_to is not None:
             query = query.where(AnnotationRow.id <= up_to)
@@ -679,13 +682,51 @@ class Tx:
         self.session.flush()
         return _project(row)
 
-    def latest_decision(self, project_id: int, row_key: str) -> dict | None:
-        """The newest decision on one row (id, user, new_label, created_at), read inside this transaction."""
-        found = self.session.execute(
-            select(AnnotationRow.id, AnnotationRow.user, AnnotationRow.new_label, AnnotationRow.created_at)
-            .where(AnnotationRow.project_id == project_id, AnnotationRow.row_key == row_key)
-            .order_by(AnnotationRow.id.desc()).limit(1)).first()
+    def latest_decision(self, project_id: int, row_key: str, *, user: str | None = None) -> dict | None:
+        """The newest decision on one row (id, user, new_label, created_at), read inside this transaction;
+        ``user``: that person's newest (their vote)."""
+        query = (select(AnnotationRow.id, AnnotationRow.user, AnnotationRow.new_label, AnnotationRow.created_at)
+                 .where(AnnotationRow.project_id == project_id, AnnotationRow.row_key == row_key))
+        if user is not None:
+            query = query.where(AnnotationRow.user == user)
+        found = self.session.execute(query.order_by(AnnotationRow.id.desc()).limit(1)).first()
         return None if found is None else found._asdict()
+
+    def row_decisions(self, project_id: int, row_key: str) -> pd.DataFrame:
+        """One row's decisions, oldest first, read inside this transaction (the votes a lead settles)."""
+        query = select(*[getattr(AnnotationRow, c) for c in DECISION_COLUMNS]).where(
+            AnnotationRow.project_id == project_id, AnnotationRow.row_key == str(row_key))
+        return pd.DataFrame(self.session.execute(query.order_by(AnnotationRow.id)).all(), columns=DECISION_COLUMNS)
+
+    # ---- leases: who is looking at which queued row
+    def drop_expired_leases(self, project_id: int, now: datetime) -> None:
+        self.session.execute(delete(LeaseRow).where(LeaseRow.project_id == project_id, LeaseRow.expires_at < now))
+
+    def labellers(self, project_id: int, keys: list[str]) -> dict[str, set[str]]:
+        """Who has labelled each of these rows (any kind of decision)."""
+        found: dict[str, set[str]] = {}
+        for chunk in range(0, len(keys), 500):
+            rows = self.session.execute(select(AnnotationRow.row_key, AnnotationRow.user).distinct().where(
+                AnnotationRow.project_id == project_id, AnnotationRow.row_key.in_(keys[chunk:chunk + 500])))
+            for key, user in rows:
+                found.setdefault(key, set()).add(user)
+        return found
+
+    def lease_holders(self, project_id: int, keys: list[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for chunk in range(0, len(keys), 500):
+            rows = self.session.execute(select(LeaseRow.row_key, LeaseRow.user).where(
+                LeaseRow.project_id == project_id, LeaseRow.row_key.in_(keys[chunk:chunk + 500])))
+            for key, user in rows:
+                found.setdefault(key, set()).add(user)
+        return found
+
+    def replace_leases(self, project_id: int, user: str, keys: list[str], expires_at: datetime) -> None:
+        """This person now holds exactly these rows until ``expires_at``."""
+        self.session.execute(delete(LeaseRow).where(LeaseRow.project_id == project_id, LeaseRow.user == user))
+        self.session.add_all(LeaseRow(project_id=project_id, row_key=k, user=user, expires_at=expires_at)
+                             for k in keys)
+        self.session.flush()
 
     def add_decision(self, project_id: int, decision: Decision) -> int:
         row = AnnotationRow(project_id=project_id, **asdict(decision))
