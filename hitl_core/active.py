@@ -589,7 +589,7 @@ def mix_gold(ranked: pd.DataFrame, gold: Sequence[str], rate: float, *,
     rank[order] = np.arange(1, len(order) + 1)
     reasons = ranked["reason"].to_numpy(dtype=object, copy=True)
     reasons[picked], reasons[dropped] = GOLD_REASON, ""
-    mixed = ranked.copy()
+    mixed = ranked.copy(deep=False)  # only three columns change; the scores are shared, not copied
     mixed["rank"] = pd.arrays.IntegerArray(rank, rank == 0)
     mixed["in_batch"] = rank > 0
     mixed["reason"] = pd.Series(reasons, index=ranked.index, dtype=object)

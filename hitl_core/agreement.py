@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 
 import krippendorff
@@ -38,55 +37,71 @@ def votes(decisions: pd.DataFrame, *, latest: bool = True) -> pd.DataFrame:
     return frame.assign(row_key=frame["row_key"].astype(str), user=frame["user"].astype(str)).reset_index(drop=True)
 
 
-def rating_table(vote_frame: pd.DataFrame, *, min_raters: int = 2) -> pd.DataFrame:
-    """Rows × people (sorted by name) with each person's label; only rows at least ``min_raters`` people labelled."""
+@dataclass(frozen=True)
+class Ratings:
+    """Rows × people label codes (``-1`` = that person did not label the row), for the libraries' array inputs."""
+
+    codes: np.ndarray  # (n_rows, n_people) int, index into ``classes``
+    row_keys: pd.Index
+    people: tuple[str, ...]  # sorted by name
+    classes: tuple[str, ...]  # the labels used, sorted
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def class_counts(self) -> np.ndarray:
+        """(n_rows, n_classes): how many people gave each class on each row."""
+        counts = np.zeros((len(self.codes), len(self.classes)), dtype=np.int64)
+        for c in range(len(self.classes)):  # a few classes: one pass each beats a one-hot of every rating
+            counts[:, c] = (self.codes == c).sum(axis=1)
+        return counts
+
+
+def rating_table(vote_frame: pd.DataFrame, *, min_raters: int = 2) -> Ratings:
+    """The votes as coded ratings; only rows at least ``min_raters`` people labelled."""
     if vote_frame.empty:
-        return pd.DataFrame()
-    table = vote_frame.pivot(index="row_key", columns="user", values="label")
-    table = table.reindex(columns=sorted(table.columns))
-    return table[table.notna().sum(axis=1) >= min_raters].astype(object)
+        return Ratings(np.zeros((0, 0), dtype=int), pd.Index([]), (), ())
+    rows, row_keys = pd.factorize(vote_frame["row_key"].astype(str))
+    who, people = pd.factorize(vote_frame["user"].astype(str), sort=True)
+    labels, classes = pd.factorize(vote_frame["label"].astype(str), sort=True)
+    codes = np.full((len(row_keys), len(people)), -1, dtype=np.int64)
+    codes[rows, who] = labels
+    keep = (codes >= 0).sum(axis=1) >= min_raters
+    return Ratings(codes[keep], pd.Index(row_keys)[keep], tuple(people), tuple(classes))
 
 
-def percent_agreement(table: pd.DataFrame) -> float:
+def percent_agreement(ratings: Ratings) -> float:
     """Share of agreeing pairs among all pairs of people on a row, averaged over rows (two people: plain agreement)."""
-    shares = []
-    for labels in table.itertuples(index=False):
-        given = [x for x in labels if not pd.isna(x)]
-        if len(given) < 2:
-            continue
-        pairs = list(itertools.combinations(given, 2))
-        shares.append(sum(a == b for a, b in pairs) / len(pairs))
-    return float(np.mean(shares)) if shares else math.nan
+    counts = ratings.class_counts()
+    raters = counts.sum(axis=1)
+    shown = raters >= 2
+    if not shown.any():
+        return math.nan
+    agreeing = (counts * (counts - 1) / 2).sum(axis=1)[shown]
+    return float(np.mean(agreeing / (raters[shown] * (raters[shown] - 1) / 2)))
 
 
-def cohen_pairs(table: pd.DataFrame, classes: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
+def cohen_pairs(ratings: Ratings) -> pd.DataFrame:
     """Cohen's kappa for every pair of people on the rows both labelled (scikit-learn).
 
     Returns a frame with ``rater_a``, ``rater_b`` (``a < b`` by name), ``n_shared``, ``agreement``
     and ``kappa`` (``NaN`` when they share no row, or when both used one single class, where kappa
     is 0/0).
     """
-    columns = ["rater_a", "rater_b", "n_shared", "agreement", "kappa"]
     rows = []
-    for a, b in itertools.combinations(list(table.columns), 2):
-        both = table[[a, b]].dropna()
-        kappa = agreement = math.nan
-        if len(both):
-            x, y = both[a].astype(str).to_numpy(), both[b].astype(str).to_numpy()
-            agreement = float(np.mean(x == y))
-            kappa = _cohen(x, y, classes)
-        rows.append((a, b, len(both), agreement, kappa))
-    return pd.DataFrame(rows, columns=columns)
+    for i, j in itertools.combinations(range(len(ratings.people)), 2):
+        both = (ratings.codes[:, i] >= 0) & (ratings.codes[:, j] >= 0)
+        x, y = ratings.codes[both, i], ratings.codes[both, j]
+        agreement = float(np.mean(x == y)) if len(x) else math.nan
+        rows.append((ratings.people[i], ratings.people[j], len(x), agreement, _cohen(x, y)))
+    return pd.DataFrame(rows, columns=["rater_a", "rater_b", "n_shared", "agreement", "kappa"])
 
 
-def _cohen(x: np.ndarray, y: np.ndarray, classes) -> float:
-    """sklearn's kappa; 0/0 (both people used one class) is undefined, reported as NaN without a warning."""
-    if len(set(x) | set(y)) < 2:
+def _cohen(x: np.ndarray, y: np.ndarray) -> float:
+    """sklearn's kappa; 0/0 (no shared row, or both people used one class) is undefined: NaN, without a warning."""
+    if len(np.union1d(x, y)) < 2:
         return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        labels = None if classes is None else [c for c in classes if c in set(x) | set(y)]
-        return float(cohen_kappa_score(x, y, labels=labels))
+    return float(cohen_kappa_score(x, y))
 
 
 def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -109,57 +124,50 @@ class Fleiss:
     raters_per_item: int
 
 
-def fleiss(table: pd.DataFrame) -> Fleiss:
+def fleiss(ratings: Ratings) -> Fleiss:
     """statsmodels' Fleiss' kappa; rows are those labelled by the most common count of people (ties: more people)."""
-    counts = table.notna().sum(axis=1) if not table.empty else pd.Series(dtype=int)
-    counts = counts[counts >= 2]
-    if counts.empty:
+    raters = (ratings.codes >= 0).sum(axis=1)
+    if not (raters >= 2).any():
         return Fleiss(math.nan, 0, 0)
-    frequency = counts.value_counts()
-    k = int(max(frequency[frequency == frequency.max()].index))
-    chosen = table.loc[counts.index[counts == k]]
-    codes = np.array([[str(x) for x in row if not pd.isna(x)] for row in chosen.itertuples(index=False)])
-    _, coded = np.unique(codes, return_inverse=True)
-    aggregated, _ = aggregate_raters(coded.reshape(codes.shape))
+    frequency = np.bincount(raters)
+    frequency[:2] = 0
+    k = int(np.flatnonzero(frequency == frequency.max()).max())
+    chosen = ratings.codes[raters == k]
+    aggregated, _ = aggregate_raters(chosen[chosen >= 0].reshape(len(chosen), k))  # row-major: each row's k codes
     if aggregated.shape[1] < 2:  # every rating the same class: chance agreement is 1, kappa 0/0
         return Fleiss(math.nan, len(chosen), k)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return Fleiss(float(fleiss_kappa(aggregated, method="fleiss")), len(chosen), k)
+    return Fleiss(float(fleiss_kappa(aggregated, method="fleiss")), len(chosen), k)
 
 
-def krippendorff_alpha(table: pd.DataFrame) -> float:
+def krippendorff_alpha(ratings: Ratings) -> float:
     """Krippendorff's alpha (nominal) over every row with two or more labels; missing ratings are allowed."""
-    if table.empty:
+    used = np.unique(ratings.codes[ratings.codes >= 0])
+    if len(used) < 2:  # no variation at all: alpha is 0/0
         return math.nan
-    values = table.to_numpy(dtype=object)
-    present = ~pd.isna(values)
-    domain = sorted({str(v) for v in values[present]})
-    if len(domain) < 2:  # no variation at all: alpha is 0/0
-        return math.nan
-    position = {c: float(i) for i, c in enumerate(domain)}
-    coded = np.full(values.shape, np.nan)
-    coded[present] = [position[str(v)] for v in values[present]]
-    return float(krippendorff.alpha(reliability_data=coded.T, value_domain=list(position.values()),
+    reliability = np.where(ratings.codes >= 0, ratings.codes, np.nan).T
+    return float(krippendorff.alpha(reliability_data=reliability, value_domain=used.astype(float),
                                     level_of_measurement="nominal"))
 
 
-def class_confusion(vote_frame: pd.DataFrame) -> pd.DataFrame:
+def class_confusion(ratings: Ratings) -> pd.DataFrame:
     """Who says which class when another person says another, on shared rows: ``user``, ``says``, ``other_says``, ``n``.
 
     Counted over ordered pairs of different people on the same row, so the overall class × class
     matrix (sum over ``user``) is symmetric and its diagonal is agreement.
     """
     columns = ["user", "says", "other_says", "n"]
-    if vote_frame.empty:
+    rows, who = np.nonzero(ratings.codes >= 0)
+    if not len(rows):
         return pd.DataFrame(columns=columns)
-    shared = vote_frame[vote_frame.groupby("row_key")["user"].transform("size") >= 2][["row_key", "user", "label"]]
-    pairs = shared.merge(shared, on="row_key", suffixes=("", "_other"))
-    pairs = pairs[pairs["user"] != pairs["user_other"]]
-    if pairs.empty:
-        return pd.DataFrame(columns=columns)
-    counted = pairs.groupby(["user", "label", "label_other"]).size().reset_index(name="n")
-    return counted.rename(columns={"label": "says", "label_other": "other_says"})[columns]
+    says = ratings.codes[rows, who]
+    others = ratings.class_counts()[rows] - np.eye(len(ratings.classes), dtype=np.int64)[says]  # everyone else
+    grouped = pd.DataFrame(others).groupby([who, says]).sum()
+    tidy = grouped.stack().rename("n").reset_index()
+    tidy.columns = ["user", "says", "other_says", "n"]
+    tidy = tidy[tidy["n"] > 0]
+    names, classes = np.asarray(ratings.people, dtype=object), np.asarray(ratings.classes, dtype=object)
+    return pd.DataFrame({"user": names[tidy["user"]], "says": classes[tidy["says"]],
+                         "other_says": classes[tidy["other_says"]], "n": tidy["n"].to_numpy()})[columns]
 
 
 def confusion_matrix(confusion: pd.DataFrame, classes: tuple[str, ...] | list[str]) -> pd.DataFrame:
@@ -224,10 +232,10 @@ def strength(value: float) -> str:
     return "almost perfect"
 
 
-def agreement(vote_frame: pd.DataFrame, classes: tuple[str, ...] | list[str] | None = None) -> Agreement:
+def agreement(vote_frame: pd.DataFrame) -> Agreement:
     """Every agreement figure from one frame of votes (see :func:`votes`)."""
     raters = tuple(sorted(vote_frame["user"].astype(str).unique())) if len(vote_frame) else ()
-    table = rating_table(vote_frame)
-    return Agreement(n_items=len(table), raters=raters, percent_agreement=percent_agreement(table),
-                     cohen=cohen_pairs(table, classes), fleiss=fleiss(table),
-                     krippendorff_alpha=krippendorff_alpha(table), confusion=class_confusion(vote_frame))
+    ratings = rating_table(vote_frame)
+    return Agreement(n_items=len(ratings), raters=raters, percent_agreement=percent_agreement(ratings),
+                     cohen=cohen_pairs(ratings), fleiss=fleiss(ratings), krippendorff_alpha=krippendorff_alpha(ratings),
+                     confusion=class_confusion(ratings))

@@ -24,11 +24,11 @@ lead = users.can(state.role(), "adjudicate")
 
 
 @st.cache_data(show_spinner="Measuring agreement and quality…", max_entries=8)
-def team_figures(project_id: int, last_decision_id: int, gold: pd.Series, classes: tuple[str, ...]):
+def team_figures(project_id: int, last_decision_id: int, gold: pd.Series):
     """Votes, agreement, per-person quality and trust by confidence band; once per new decision or gold change."""
     decisions = store.decisions(project_id, up_to=last_decision_id)
     votes = agreement.votes(decisions)
-    return (decisions, agreement.agreement(votes, classes), quality.person_quality(
+    return (decisions, agreement.agreement(votes), quality.person_quality(
         agreement.votes(decisions, latest=False), gold), quality.model_agreement_by_band(votes))
 
 
@@ -42,7 +42,7 @@ def likely_errors(project_id: int, version: int, last_decision_id: int, dataset_
 
 
 gold = store.gold(project.id)
-decisions, agreed, people, bands = team_figures(project.id, last_decision, gold, tuple(classes))
+decisions, agreed, people, bands = team_figures(project.id, last_decision, gold)
 if decisions.empty:
     st.info("Nobody has labelled a row in this project yet. Decisions made on the Review page appear here: agreement "
             "once two people have labelled the same rows, quality signals from the first decision.",

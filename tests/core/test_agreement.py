@@ -52,7 +52,7 @@ def test_every_figure_equals_its_library_on_random_votes_with_missing(seed: int)
         labels = np.where(rng.random(60) < 0.7, truth, rng.choice(classes, 60)).astype(object)
         labels[rng.random(60) < 0.3] = None  # missing ratings
         table[p] = list(labels)
-    result = ag.agreement(_votes(table), classes)
+    result = ag.agreement(_votes(table))
     frame = pd.DataFrame(table, index=[f"r{i}" for i in range(60)])
     for pair in result.cohen.itertuples(index=False):
         both = frame[[pair.rater_a, pair.rater_b]].dropna()
@@ -108,7 +108,7 @@ def test_percent_agreement_counts_pairs_per_row():
 
 def test_class_confusion_says_who_says_what_when_another_disagrees():
     table = {"ann": ["cat", "cat", "dog"], "bob": ["cat", "dog", "dog"]}
-    conf = ag.class_confusion(_votes(table))
+    conf = ag.class_confusion(ag.rating_table(_votes(table)))
     ann = conf[conf["user"] == "ann"].set_index(["says", "other_says"])["n"].to_dict()
     assert ann == {("cat", "cat"): 1, ("cat", "dog"): 1, ("dog", "dog"): 1}
     matrix = ag.confusion_matrix(conf, ["cat", "dog"])
