@@ -4,6 +4,7 @@ from __future__ import annotations
 from hitl_core import actions
 from hitl_core.records import DecisionRequest
 from hitl_core.store import Store
+from hitl_ui import state
 from tests.core.helpers import pool
 
 PAGE = "pages/monitoring.py"
@@ -50,6 +51,21 @@ def test_batches_show_drift_shares_and_the_override_rate(start_app, database_url
     drift = next(d.value for d in at.dataframe if "psi" in d.value.columns)
     assert drift.iloc[0]["feature"] == "income" and bool(drift.iloc[0]["drifted"])
     store.engine.dispose()
+
+
+def test_the_add_form_is_for_admins_only(start_app, database_url):
+    at = start_app()
+    at.switch_page(PAGE).run()
+    assert any(b.label == "Add batch" for b in at.button)  # local mode: the one person may do everything
+    store = Store(database_url)
+    actions.add_user(store, "local", name="boss", role="admin")
+    actions.add_user(store, "boss", name="lea", role="lead")
+    store.engine.dispose()
+    at.session_state[state.SIGNED_IN_KEY] = "lea"
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert not any(b.label == "Add batch" for b in at.button)
+    assert any("needs the admin role" in c.value for c in at.caption)
 
 
 def _metric(at, label: str) -> int:
