@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from hitl_core.evaluate import LOWER_IS_BETTER
 from hitl_core.records import ModelVersion
+from hitl_core.story import pct
 
 if TYPE_CHECKING:
     from hitl_core.brief import SmartGoal
@@ -530,31 +531,31 @@ def accuracy_story(now, before=None) -> go.Figure:
     bars.append((f"v{now.version}, now", now.accuracy, now, _NOW))
     fig = go.Figure(go.Bar(
         x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[3] for b in bars],
-        text=[f"{100 * b[1]:.0f} %" for b in bars], textposition="inside", insidetextanchor="end",
-        error_y=dict(type="data", symmetric=False, color="#222",
-                     array=[0 if b[2] is None else b[2].high - b[1] for b in bars],
-                     arrayminus=[0 if b[2] is None else b[1] - b[2].low for b in bars]),
+        text=[pct(b[1]) for b in bars], textposition="inside", insidetextanchor="end",
+        error_y=dict(type="data", symmetric=False, color="#222",  # None: no whisker on the guess
+                     array=[None if b[2] is None else b[2].high - b[1] for b in bars],
+                     arrayminus=[None if b[2] is None else b[1] - b[2].low for b in bars]),
         hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title=f"Right answers on {now.n:,} held-out rows (95 % interval)",
+    fig.update_layout(title=f"Right answers on {now.n:,} held-out rows ({pct(0.95)} interval)",
                       yaxis=dict(range=[0, 1.05], tickformat=".0%", title=""), showlegend=False,
                       **{**_LAYOUT, "height": 380})
     return fig
 
 
 def drivers_bar(drivers, target: str) -> go.Figure:
-    """The top features by mean |SHAP| (axis from 0), each labelled with which way it pushes ``target``.
+    """The top features by mean |SHAP| (axis from 0), each bar saying which way it pushes ``target``.
 
-    ``drivers`` are :class:`hitl_core.story.Driver`, strongest first.
+    ``drivers`` are :class:`hitl_core.story.Driver`, strongest first; colours as in the SHAP
+    waterfall (red pushes toward the class, blue against, grey both ways).
     """
     shown = list(drivers)[::-1]
-    colours = {"toward": "#2f6fde", "against": "#e07b7b", "mixed": _GUESS}
-    labels = [_plain(d.feature) for d in shown]
+    colours = {"toward": "#d6604d", "against": "#4393c3", "mixed": _GUESS}
     fig = go.Figure(go.Bar(
-        x=[d.importance for d in shown], y=labels, orientation="h",
+        x=[d.importance for d in shown], y=[_plain(d.feature) for d in shown], orientation="h",
         marker_color=[colours["mixed" if d.toward is not None else d.direction] for d in shown],
-        text=[_plain(d.phrase(target)) for d in shown], textposition="inside", insidetextanchor="start",
+        text=[_plain(d.short()) for d in shown], textposition="inside", insidetextanchor="start",
         hovertemplate="%{y}: mean |SHAP| %{x:.3f}<extra></extra>"))
-    fig.update_layout(title=f"What moves the model most (mean |SHAP|, score of '{_plain(target)}')",
-                      xaxis=dict(rangemode="tozero", title="average push"), showlegend=False,
-                      **{**_LAYOUT, "height": 140 + 60 * len(shown)})
+    fig.update_layout(title="What moves the model most", showlegend=False, uniformtext=dict(minsize=12, mode="show"),
+                      xaxis=dict(rangemode="tozero", title=f"average push on '{_plain(target)}' (mean |SHAP|)"),
+                      **{**_LAYOUT, "height": 160 + 60 * len(shown)})
     return fig

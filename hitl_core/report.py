@@ -173,7 +173,8 @@ def cost_sentence(data: CardData) -> str:
     if data.cost_model is None:
         return "No costs set, so no expected cost: a lead prices a wrong decision and a review on the Metrics page."
     model, guess = data.version_costs["model"], data.version_costs["majority"]
-    return (f"Expected cost of the model's decisions on validation: {model.text()} (95 % bootstrap interval), "
+    return (f"Expected cost of the model's decisions on validation: {model.text()} "
+            f"({story.pct(costs.CONFIDENCE)} bootstrap interval), "
             f"against {guess.text()} when always answering '{data.majority_class}'.")
 
 

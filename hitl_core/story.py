@@ -28,9 +28,12 @@ TREND = 0.3  # |Spearman| between a feature's value and its SHAP value above whi
 TOP_DRIVERS = 3
 
 
+NBSP = "\u00a0"  # between a number and its % sign: "55 %" never breaks across two lines
+
+
 def pct(share: float) -> str:
-    """A share as people say it on a slide: ``71 %``."""
-    return f"{100 * share:.0f} %"
+    """A share as people say it on a slide: ``71 %`` (with a no-break space)."""
+    return f"{100 * share:.0f}{NBSP}%"
 
 
 def points(difference: float) -> str:
@@ -76,7 +79,8 @@ class Accuracy:
 
     def sentence(self) -> str:
         text = (f"On {self.n:,} held-out rows it never trained on, the model (v{self.version}) is right "
-                f"{pct(self.accuracy)} of the time (95 % interval {pct(self.low)} to {pct(self.high)}, Wilson).")
+                f"{pct(self.accuracy)} of the time ({pct(CONFIDENCE)} interval {pct(self.low)} to {pct(self.high)}, "
+                "Wilson).")
         if self.majority is None:
             return text
         guess = f"always answering '{self.majority_class}'" if self.majority_class else "always guessing the most common answer"
@@ -243,6 +247,12 @@ class Driver:
     direction: str  # "toward" | "against" | "mixed" (numeric: higher values push that way)
     toward: str | None = None  # categorical: the value that pushes toward the class most
     against: str | None = None  # categorical: the value that pushes against it most
+
+    def short(self) -> str:
+        """A few words for a chart bar: "higher → toward", "'salaried' toward, 'unemployed' against"."""
+        if self.toward is not None:
+            return f"'{self.toward}' toward, '{self.against}' against"
+        return {"toward": "higher → toward", "against": "higher → against", "mixed": "both ways"}[self.direction]
 
     def phrase(self, target: str) -> str:
         if self.toward is not None:

@@ -50,7 +50,7 @@ def test_an_empty_test_set_says_what_is_wrong():
 def test_the_accuracy_sentence_holds_its_interval_around_the_accuracy(accuracy, n):
     result = story.accuracy(_version(3, accuracy), n, majority_class="no")
     assert result.low <= result.accuracy <= result.high
-    said = re.search(r"right (\d+) % of the time \(95 % interval (\d+) % to (\d+) %", result.sentence())
+    said = re.search(r"right (\d+)\s% of the time \(95\s% interval (\d+)\s% to (\d+)\s%", result.sentence())
     value, low, high = (int(x) for x in said.groups())
     assert (value, low, high) == tuple(round(100 * x) for x in (result.accuracy, result.low, result.high))
     assert low <= value <= high
@@ -76,8 +76,8 @@ def test_review_effect_counts_rows_reviewed_and_changed_by_their_latest_decision
     effect = story.review_effect(versions, versions[-1], decisions, 400)
     assert (effect.n_reviewed, effect.n_changed, effect.n_people) == (3, 1, 2)
     text = effect.sentence()
-    assert text.startswith("2 people reviewed 3 predictions and changed 1 (33 %).")
-    assert "rose from 70 % (v1) to 78 % (v2)" in text and "no clear change" not in text
+    assert text.startswith(f"2 people reviewed 3 predictions and changed 1 ({story.pct(1 / 3)}).")
+    assert f"rose from {story.pct(0.7)} (v1) to {story.pct(0.78)} (v2)" in text and "no clear change" not in text
 
 
 def test_a_change_inside_the_margin_of_error_is_hedged():
@@ -187,4 +187,5 @@ def test_the_drivers_chart_starts_at_zero_and_escapes_names():
     found = [story.Driver("<b>income</b>", 0.3, "toward"), story.Driver("debt", 0.1, "against")]
     fig = charts.drivers_bar(found, "<script>x</script>")
     assert fig.layout.xaxis.rangemode == "tozero"
-    assert "<b>" not in "".join(fig.data[0].y) and "<script>" not in fig.layout.title.text
+    assert "<b>" not in "".join(fig.data[0].y) and "<script>" not in fig.layout.xaxis.title.text
+    assert list(fig.data[0].text) == ["higher → against", "higher → toward"]  # weakest first: plotly draws bottom-up

@@ -20,7 +20,7 @@ def test_first_start_review_loop_every_page_and_a_restart(tmp_path: Path, page: 
     db = f"sqlite:///{tmp_path / 'hitl.db'}"
     env = {"HITL_DATABASE_URL": db, "HITL_DATA_DIR": str(tmp_path)}
     with streamlit_server(env=env, worker=True, log_dir=tmp_path / "logs") as url:
-        open_page(page, url, "Data")  # first start: the app creates the demo project and trains v1
+        open_page(page, f"{url}/data", "Data")  # first start: the app creates the demo project and trains v1
         expect(page.get_by_text("Current project: Loan approvals")).to_be_visible()
         shot(page, "01-data")
 

@@ -20,7 +20,7 @@ from tests.e2e.ui import (
 )
 
 HOSTILE_NAME = '[click](http://evil.example) **bold** <a href="http://evil.example">x</a>'
-PAGES = {"": "Data", "review": "Review predictions", "metrics": "Metrics", "audit": "Audit trail"}
+PAGES = {"data": "Data", "review": "Review predictions", "metrics": "Metrics", "audit": "Audit trail"}
 
 
 def _current_project_heading(page: Page):
@@ -36,7 +36,7 @@ def test_reload_keeps_the_project_and_the_name_and_a_shared_link_opens_its_proje
                                                                                     browser: Browser):
     first = app.store.projects()[0]
     second = app.new_project("Second loan project (e2e)")
-    open_page(page, app.link(project=first.id), "Data")
+    open_page(page, app.link("data", project=first.id), "Data")
     expect(_current_project_heading(page)).to_have_text(f"Current project: {first.name}")
     set_name(page, "ana-e2e")
 
@@ -48,7 +48,7 @@ def test_reload_keeps_the_project_and_the_name_and_a_shared_link_opens_its_proje
 
     shared = new_page(browser)  # somebody else opens a link to the second project: a new session
     try:
-        open_page(shared, app.link(project=second.id, user="bo-e2e"), "Data")
+        open_page(shared, app.link("data", project=second.id, user="bo-e2e"), "Data")
         expect(_current_project_heading(shared)).to_have_text(f"Current project: {second.name}")
         _expect_sidebar_project(shared, second.id, second.name)
         expect(your_name(shared)).to_have_value("bo-e2e")
@@ -59,7 +59,7 @@ def test_reload_keeps_the_project_and_the_name_and_a_shared_link_opens_its_proje
 def test_switching_pages_keeps_the_project(app: App, page: Page):
     first = app.store.projects()[0]
     app.new_project("Newer loan project (e2e)")  # the first project is not the newest
-    open_page(page, app.link(project=first.id), "Data")
+    open_page(page, app.link("data", project=first.id), "Data")
     _expect_sidebar_project(page, first.id, first.name)
     page.get_by_test_id("stSidebarNav").get_by_text("Review", exact=True).click()
     expect(page.get_by_role("button", name="Save label")).to_be_visible()
@@ -153,7 +153,7 @@ HOSTILE_FILES = {  # file name → (how to build it, what its one line must name
 
 
 def test_hostile_uploads_get_one_line_each_and_the_app_stays_up(app: App, page: Page, tmp_path: Path):
-    open_page(page, app.link(), "Data")
+    open_page(page, app.link("data"), "Data")
     page.get_by_role("radiogroup", name="Data source").get_by_text("Upload a file", exact=True).click()
     uploader = page.get_by_test_id("stFileUploader").locator("input[type=file]")
     expect(uploader).to_be_attached()

@@ -38,7 +38,7 @@ class App:
     logs: Path
 
     def link(self, page: str = "", **params: object) -> str:
-        """``/review?project=3&user=ana``-style address of a page ("" = the Data page)."""
+        """``/review?project=3&user=ana``-style address of a page ("" = the default page, Overview)."""
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         return f"{self.url}/{page}" + (f"?{query}" if query else "")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from hitl_core import actions, jobs
+from hitl_core import actions, jobs, story
 from hitl_core.store import Store
 from tests.core import helpers
 
@@ -45,9 +45,9 @@ def test_the_sentences_follow_the_decisions_and_the_retrain(start_app, database_
     versions = store.model_versions(project.id)
     v1, v2 = versions[0].test["accuracy"], versions[-1].test["accuracy"]
     if round(100 * v1) != round(100 * v2):
-        assert f"from {round(100 * v1)} % (v1) to {round(100 * v2)} % (v{versions[-1].version})" in after
+        assert f"from {story.pct(v1)} (v1) to {story.pct(v2)} (v{versions[-1].version})" in after
     else:
-        assert f"stayed at {round(100 * v2)} %" in after or "within the" in after
+        assert f"stayed at {story.pct(v2)}" in after or "within the" in after
     assert len({before, waiting, after}) == 3
     store.engine.dispose()
 
@@ -57,5 +57,5 @@ def test_the_fairness_sentence_names_the_favourable_outcome_and_the_favoured_gro
     project = Store(database_url).projects()[0]
     text = _text(at).replace("\\", "")
     assert f"Share predicted '{project.schema.target} = {project.schema.favourable}'" in text
-    shares = re.search(r"by (\w+) \(validation\): (\d+) % for (\w+), (\d+) % for (\w+)", text)
+    shares = re.search(r"by (\w+) \(validation\): (\d+)\s% for (\w+), (\d+)\s% for (\w+)", text)
     assert shares and int(shares.group(2)) >= int(shares.group(4))
