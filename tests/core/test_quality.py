@@ -196,3 +196,12 @@ def test_gold_refuses_wrong_labels_rows_and_roles(store: Store, wine, wine_schem
     with pytest.raises(users.PermissionDenied, match="annotator may not change settings"):
         actions.set_gold_rate(store, project.id, "nico", 0.1)
     assert store.gold(project.id).empty
+
+
+def test_withdrawing_a_row_removes_its_gold_answer(store: Store, wine, wine_schema):
+    project, _ = actions.create_project(store, "ana", name="wine", source="sample:wine", frame=wine.frame,
+                                        schema=wine_schema, model_kind="logreg", retrain_policy="manual")
+    gone, kept = (str(k) for k in store.pool_rows(project)[0][:2])
+    actions.set_gold(store, project.id, "ana", {gone: wine_schema.classes[0], kept: wine_schema.classes[1]})
+    actions.withdraw_rows(store, project.id, "ana", [gone], "the data subject asked")
+    assert store.gold(project.id).to_dict() == {kept: wine_schema.classes[1]}
