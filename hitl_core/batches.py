@@ -190,14 +190,15 @@ def monitoring_frame(batches: Sequence[Batch], batch_of: pd.Series, pool: pd.Dat
         of drifted features; NaN for the original data).
     """
     numbers = [INITIAL, *[b.number for b in batches]]
-    groups = pool.assign(batch=batch_numbers(pool.index, batch_of).to_numpy()).groupby("batch")
+    of_row = batch_numbers(pool.index, batch_of).to_numpy()
+    groups = pool.assign(batch=of_row).groupby("batch")
     frame = pd.DataFrame(index=pd.Index(numbers, name="batch"))
     frame["name"] = ["original data", *[f"batch {b.number}" for b in batches]]
     frame["source"] = ["project file", *[b.source for b in batches]]
     frame["rows"] = groups.size().reindex(frame.index, fill_value=0)
     frame["mean_confidence"] = groups["confidence"].mean().reindex(frame.index)
-    shares = pd.crosstab(pool.assign(batch=batch_numbers(pool.index, batch_of).to_numpy())["batch"],
-                         pool["predicted"].astype(str), normalize="index")
+    shares = pd.crosstab(pd.Series(of_row, index=pool.index, name="batch"), pool["predicted"].astype(str),
+                         normalize="index")
     for name in classes:
         frame[f"share({name})"] = shares[name].reindex(frame.index) if name in shares else 0.0
     frame = frame.join(override_rates(decisions, batch_of, numbers))
