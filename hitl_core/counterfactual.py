@@ -73,6 +73,12 @@ class RecourseSettings:
         return json.dumps({"desired": self.desired, "count": self.count, "immutable": sorted(self.immutable),
                            "ranges": sorted([list(r) for r in self.ranges]), "seed": self.seed}, sort_keys=True)
 
+    @classmethod
+    def from_json(cls, text: str) -> "RecourseSettings":
+        raw = json.loads(text)
+        return cls(desired=raw["desired"], count=raw["count"], immutable=tuple(raw["immutable"]),
+                   ranges=tuple(tuple(r) for r in raw["ranges"]), seed=raw["seed"])
+
     def validated(self, schema: Schema) -> "RecourseSettings":
         """These settings, or a :class:`CounterfactualError` naming what is wrong and how to fix it."""
         if self.desired not in schema.classes:
@@ -134,23 +140,6 @@ class Recourse:
         return (f"{len(self.counterfactuals)} counterfactual(s) to '{self.settings.desired}' shown of "
                 f"{self.found} found by DiCE{dropped}; {self.seconds:.1f} s.")
 
-    def to_json(self) -> dict:
-        return {"row": self.row, "predicted": self.predicted, "confidence": float(self.confidence),
-                "settings": json.loads(self.settings.to_json()), "found": self.found, "dropped": dict(self.dropped),
-                "seconds": self.seconds, "counterfactuals": [c.to_json() for c in self.counterfactuals]}
-
-    @classmethod
-    def from_json(cls, raw: dict) -> "Recourse":
-        settings = RecourseSettings(desired=raw["settings"]["desired"], count=raw["settings"]["count"],
-                                    immutable=tuple(raw["settings"]["immutable"]),
-                                    ranges=tuple(tuple(r) for r in raw["settings"]["ranges"]),
-                                    seed=raw["settings"]["seed"])
-        found = tuple(Counterfactual(changes={c: tuple(v) for c, v in cf["changes"].items()},
-                                     predicted=cf["predicted"], confidence=cf["confidence"])
-                      for cf in raw["counterfactuals"])
-        return cls(row=raw["row"], predicted=raw["predicted"], confidence=raw["confidence"], settings=settings,
-                   counterfactuals=found, found=raw["found"], dropped=raw["dropped"], seconds=raw["seconds"])
-
 
 def _plain(value: object) -> object:
     """A cell as JSON: None for missing, Python numbers and strings."""
@@ -195,6 +184,13 @@ def apply_each(schema: Schema, row: pd.DataFrame, changes: list[dict[str, object
                 values[i] = (np.nan if value is None else float(value)) if numeric else value
         out[column] = values
     return out
+
+
+def edited_changes(schema: Schema, row: pd.DataFrame, edited: dict[str, object]) -> dict[str, object]:
+    """Feature → new value for what a what-if form changed (an empty category or number means missing)."""
+    candidate = {f: None if v is None or (f in schema.categorical and v == "") else v for f, v in edited.items()}
+    applied = apply_changes(schema, row, candidate).iloc[0]
+    return {f: new for f, (_, new) in changes_between(schema, row[list(schema.features)].iloc[0], applied).items()}
 
 
 def check(model: FittedModel, schema: Schema, row: pd.DataFrame, candidates: list[dict[str, object]], *,

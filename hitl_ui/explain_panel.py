@@ -8,7 +8,7 @@ from hitl_core import actions, charts, users
 from hitl_core.explain import LIME_SAMPLES, Explanation, top_k_agreement
 from hitl_core.models import predict_with_confidence
 from hitl_core.records import EXPLANATION_METHODS, VERDICTS, ModelVersion, Project
-from hitl_ui import similar_panel, state
+from hitl_ui import counterfactual_panel, similar_panel, state
 from hitl_ui.text import md_escape
 
 TOP_K = 3
@@ -38,6 +38,7 @@ def explanation(project: Project, version: ModelVersion, row_key: str, predicted
                f"back to their source column. LIME: {LIME_SAMPLES:,} seeded samples around this row.")
     feedback_form(project, version, row_key, shap_e)
     similar_panel.similar_cases(project, version, row_key, predicted)
+    counterfactual_panel.panel(project, version, row_key, predicted)
 
 
 def _units_in_words(space: str) -> str:
@@ -90,7 +91,10 @@ def what_if(project: Project, version: ModelVersion, row_key: str) -> None:
     original = data.features.loc[[row_key]]
     scope = f"{row_key}_v{version.version}"
     with st.form(f"what_if_{scope}"):
-        st.caption("Change any values, then compare. Nothing here is saved.")
+        may_save = users.can(state.role(), "give feedback")
+        st.caption("Change any values, then compare. Nothing is saved unless you save a what-if that flips the "
+                   "prediction as a counterfactual for this row." if may_save else
+                   "Change any values, then compare. Nothing here is saved.")
         columns = st.columns(3)
         edited = {}
         for i, feature in enumerate(schema.features):
@@ -106,8 +110,18 @@ def what_if(project: Project, version: ModelVersion, row_key: str) -> None:
             else:
                 edited[feature] = box.number_input(label, value=None if pd.isna(value) else float(value),
                                                    key=f"wi_{scope}_{feature}", format="%g")
-        submitted = st.form_submit_button("Compare", icon=":material/compare_arrows:")
-    if not submitted:
+        if may_save:
+            st.text_input("Why this change? (optional)", max_chars=actions.MAX_NOTE, key=f"wi_note_{scope}",
+                          placeholder="Kept with a saved counterfactual.")
+        buttons = st.columns(2)
+        submitted = buttons[0].form_submit_button("Compare", icon=":material/compare_arrows:")
+        save = may_save and buttons[1].form_submit_button(
+            "Save as counterfactual", icon=":material/bookmark_add:", on_click=_save_what_if,
+            args=(project, version.version, row_key, scope),
+            help="Compare, and keep the change for this row if it flips the prediction (with your name and the "
+                 "model version).")
+    counterfactual_panel.say_flash(project.id, row_key, "what-if")
+    if not (submitted or save):
         return
     changed = original.copy()
     for feature, value in edited.items():
@@ -126,3 +140,9 @@ def what_if(project: Project, version: ModelVersion, row_key: str) -> None:
                       width="stretch", key=f"wi_before_{scope}")
     right.plotly_chart(charts.shap_waterfall(shap_explainer.explain(changed, before["predicted"])[0]),
                        width="stretch", key=f"wi_after_{scope}")
+
+
+def _save_what_if(project: Project, version: int, row_key: str, scope: str) -> None:
+    """Save the form's values as a counterfactual before the rerun, so the row's saved list already shows it."""
+    edited = {f: st.session_state.get(f"wi_{scope}_{f}") for f in project.schema.features}
+    counterfactual_panel.save_what_if(project, version, row_key, edited, st.session_state.get(f"wi_note_{scope}", ""))
