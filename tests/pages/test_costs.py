@@ -121,3 +121,36 @@ def test_versions_page_without_costs_points_to_the_metrics_page(start_app, datab
     at.switch_page(VERSIONS).run()
     assert not at.exception, at.exception
     assert any("No costs set for this project" in i.value for i in at.info)
+
+
+def test_a_multiclass_target_gets_the_full_matrix(start_app, database_url):
+    from hitl_core.data import check
+    from hitl_core.samples import load_sample
+
+    start_app()
+    wine = load_sample("wine")
+    store = Store(database_url)
+    try:
+        project, _ = actions.create_project(store, "local", name="wine", source="sample:wine", frame=wine.frame,
+                                            schema=check(wine.frame, wine.target)[0], model_kind="logreg")
+    finally:
+        store.engine.dispose()
+    classes = project.schema.classes
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(project.id)
+    at.switch_page(METRICS).run()
+    keys = {n.key for n in at.number_input if n.key.startswith(f"costs_{project.id}_")}
+    assert keys == {f"costs_{project.id}_{t}_{p}" for t in classes for p in classes if t != p}
+    at.number_input(key=f"costs_{project.id}_{classes[0]}_{classes[2]}").set_value(7.0)
+    at.number_input(key=f"costs_{project.id}_{classes[2]}_{classes[0]}").set_value(3.0)
+    next(b for b in at.get("form_submit_button") if b.label == "Save costs").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    store = Store(database_url)
+    try:
+        saved = costs.project_costs(store, project.id)
+    finally:
+        store.engine.dispose()
+    assert saved.cost(classes[0], classes[2]) == 7 and saved.cost(classes[2], classes[0]) == 3
+    assert saved.cost(classes[0], classes[1]) == 0
+    assert [m for m in at.metric if m.label == "Expected cost: model"]
