@@ -124,7 +124,24 @@ def _in_units(value: float, space: str, probability: float | None) -> str:
     return f"{value:.2f} {_plain(space)} = probability {_probability_text(probability)}"
 
 
+def _short(value: float, space: str, probability: float | None) -> str:
+    """The same in an axis label's room: "−6.21 (p 0.002)"; the axis title names the units."""
+    if space == "probability" or probability is None:
+        return f"{value:.3f}"
+    return f"{value:.2f} (p {_probability_text(probability)})"
+
+
 _PROBABILITY_TICKS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+
+
+def _spaced_ticks(x_range: list[float], most: int = 6) -> list[float]:
+    """Probability ticks inside the log-odds range, at least 1/``most`` of its width apart (no overlapping text)."""
+    gap, kept = (x_range[1] - x_range[0]) / most, []
+    for p in sorted(_PROBABILITY_TICKS, key=lambda p: abs(p - 0.5)):  # 0.5 first, then outwards
+        at = float(np.log(p / (1 - p)))
+        if x_range[0] <= at <= x_range[1] and all(abs(at - np.log(q / (1 - q))) >= gap for q in kept):
+            kept.append(p)
+    return sorted(kept)
 
 
 def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
@@ -146,8 +163,8 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
         values.append(float(rest.sum()))
         labels.append(f"{len(rest)} other features  ({values[-1]:+.3f})")
     base, output = float(explanation.base_value), float(explanation.output)
-    base_label = f"base value: the average row  {_in_units(base, space, explanation.base_probability)}"
-    output_label = f"output  {_in_units(output, space, explanation.probability)}"
+    base_label = f"base value  {_short(base, space, explanation.base_probability)}"
+    output_label = f"output  {_short(output, space, explanation.probability)}"
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(values), "total"],
         y=[base_label, *labels, output_label], x=[base, *values, 0],
@@ -155,9 +172,11 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
         totals=dict(marker_color="#bdbdbd"), connector=dict(line=dict(color="#999", dash="dot")),
         hoverinfo="skip",
     ))
+    hover = [f"base value (the average row): {_in_units(base, space, explanation.base_probability)}",
+             f"output: {_in_units(output, space, explanation.probability)}"]
     fig.add_trace(go.Scatter(x=[base, output], y=[base_label, output_label], mode="markers",
                              marker=dict(symbol="diamond", size=12, color="#222"), name="base and output",
-                             hovertemplate="%{x:.3f}<extra></extra>"))
+                             customdata=hover, hovertemplate="%{customdata}<extra></extra>"))
     fig.add_vline(x=0, line_color="#444", line_width=1)
     running = np.cumsum([base, *values])
     low, high = min(0.0, *running, output), max(0.0, *running, output)
@@ -166,16 +185,17 @@ def shap_waterfall(explanation, max_features: int = 12) -> go.Figure:
     class_text = _plain(explanation.class_name)
     layout = dict(xaxis=dict(title=f"{_plain(space)} of '{class_text}'", range=x_range, zeroline=False))
     if space == "log-odds" and explanation.probability is not None and _is_logistic(explanation):
-        ticks = [p for p in _PROBABILITY_TICKS if x_range[0] <= np.log(p / (1 - p)) <= x_range[1]]
+        ticks = _spaced_ticks(x_range)
+        layout["xaxis"]["title"] = f"log-odds of '{class_text}' (top: probability)"
         layout["xaxis2"] = dict(overlaying="x", side="top", range=x_range, showgrid=False,
-                                tickvals=[float(np.log(p / (1 - p))) for p in ticks], ticktext=[f"{p:g}" for p in ticks],
-                                title=dict(text=f"probability of '{class_text}'", standoff=2))
+                                tickvals=[float(np.log(p / (1 - p))) for p in ticks],
+                                ticktext=[f"{p:g}" for p in ticks])
         fig.add_trace(go.Scatter(x=x_range, y=[output_label] * 2, xaxis="x2", mode="markers",
                                  marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
     fig.update_layout(
         title=f"SHAP for '{class_text}': output {_in_units(output, space, explanation.probability)}",
-        yaxis=dict(autorange="reversed"), showlegend=False, **layout,
-        **{**_LAYOUT, "height": 170 + 28 * (len(values) + 2), "margin": dict(l=10, r=10, t=80, b=10)},
+        title_font_size=14, yaxis=dict(autorange="reversed"), showlegend=False, **layout,
+        **{**_LAYOUT, "height": 170 + 28 * (len(values) + 2), "margin": dict(l=10, r=10, t=70, b=10)},
     )
     return fig
 
@@ -522,19 +542,20 @@ def accuracy_story(now, before=None) -> go.Figure:
     two-point change looks like two points; whiskers are the 95 % Wilson intervals. No red or green:
     a bar's colour says which model it is, never whether it went up.
     """
-    bars = []
+    fig = go.Figure()
     if now.majority is not None:
         guess = f"always '{_plain(now.majority_class)}'" if now.majority_class else "majority guess"
-        bars.append((guess, now.majority, None, _GUESS))
-    if before is not None and before.version != now.version:
-        bars.append((f"v{before.version}, before people's labels", before.accuracy, before, _BEFORE))
-    bars.append((f"v{now.version}, now", now.accuracy, now, _NOW))
-    fig = go.Figure(go.Bar(
-        x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[3] for b in bars],
-        text=[pct(b[1]) for b in bars], textposition="inside", insidetextanchor="end",
-        error_y=dict(type="data", symmetric=False, color="#222",  # None: no whisker on the guess
-                     array=[None if b[2] is None else b[2].high - b[1] for b in bars],
-                     arrayminus=[None if b[2] is None else b[1] - b[2].low for b in bars]),
+        fig.add_trace(go.Bar(x=[guess], y=[now.majority], marker_color=_GUESS, text=[pct(now.majority)],
+                             textposition="inside", insidetextanchor="start",
+                             hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    models = [(f"v{before.version}, before people's labels", before, _BEFORE)] \
+        if before is not None and before.version != now.version else []
+    models.append((f"v{now.version}, now", now, _NOW))
+    fig.add_trace(go.Bar(
+        x=[m[0] for m in models], y=[m[1].accuracy for m in models], marker_color=[m[2] for m in models],
+        text=[pct(m[1].accuracy) for m in models], textposition="inside", insidetextanchor="start",
+        error_y=dict(type="data", symmetric=False, color="#222", array=[m[1].high - m[1].accuracy for m in models],
+                     arrayminus=[m[1].accuracy - m[1].low for m in models]),
         hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
     fig.update_layout(title=f"Right answers on {now.n:,} held-out rows ({pct(0.95)} interval)",
                       yaxis=dict(range=[0, 1.05], tickformat=".0%", title=""), showlegend=False,

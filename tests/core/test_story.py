@@ -176,11 +176,11 @@ def test_the_accuracy_chart_starts_at_zero_and_uses_no_verdict_colours():
     before = story.accuracy(_version(1, 0.700), 400)
     fig = charts.accuracy_story(now, before)
     assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] >= 1
-    colours = set(fig.data[0].marker.color)
+    guess, models = fig.data
+    colours = {guess.marker.color, *models.marker.color}
     assert not colours & {"green", "red", "#2ca02c", "#d62728", "crimson"}
-    assert list(fig.data[0].y) == [0.55, 0.700, 0.702]
-    bar = fig.data[0]
-    assert bar.error_y.array[-1] == pytest.approx(now.high - now.accuracy)
+    assert list(guess.y) == [0.55] and list(models.y) == [0.700, 0.702] and guess.error_y.array is None
+    assert models.error_y.array[-1] == pytest.approx(now.high - now.accuracy)
 
 
 def test_the_drivers_chart_starts_at_zero_and_escapes_names():
