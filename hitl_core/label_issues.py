@@ -94,7 +94,7 @@ def find_label_issues(dataset: Dataset, labels: pd.Series, model_kind: str, *, s
     if n_labelled > max_rows:
         pool = pool.sample(max_rows, random_state=seed)
     counts = pool.value_counts()
-    usable = counts[counts >= max(MIN_PER_CLASS, 2)]
+    usable = counts[counts >= MIN_PER_CLASS]
     if len(usable) < 2:
         return LabelIssues(pd.DataFrame(), 0, n_labelled, folds,
                            reason=f"Only {n_labelled:,} labelled pool row(s) in {len(counts)} class(es): checking "

@@ -50,7 +50,7 @@ def test_rubber_stamping_reviewer_is_flagged_and_an_accurate_one_is_not():
     assert stamp.bias.flagged
     assert stamp.override_rate == 0.0
     assert not carla.bias.flagged and carla.bias.enough
-    assert carla.gold_accuracy > 0.85 > stamp.bias.bound - quality.BIAS_MARGIN
+    assert carla.gold_accuracy > 0.85 and stamp.bias.agrees > stamp.bias.bound + quality.BIAS_MARGIN
     text = " ".join(stamp.sentences())
     assert "Possible automation bias" in text and "kept 100%" in text
     assert "No sign of automation bias" in " ".join(carla.sentences())
