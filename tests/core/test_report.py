@@ -5,11 +5,14 @@ import json
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from hitl_core import actions, jobs, report
+from hitl_core import brief as briefs
+from hitl_core import costs
 from hitl_core.data import check
 from hitl_core.samples import load_sample
 from hitl_core.store import Store
@@ -126,3 +129,33 @@ def test_the_report_command_writes_the_format_asked_for(hostile, tmp_path, out, 
 def test_the_report_command_on_an_unknown_project_exits_2(hostile, tmp_path):
     done = cli("report", "--project", "999", "--out", str(tmp_path / "x.html"), db=hostile[0])
     assert done.returncode == 2 and "No project 999" in done.stderr and not (tmp_path / "x.html").exists()
+
+
+def test_a_card_with_a_brief_and_costs_tells_goal_checks_cost_and_stakeholders_as_text(store, wine, wine_schema):
+    project, _ = helpers.start_wine(store, wine, wine_schema)
+    classes = wine_schema.classes
+    actions.set_costs(store, project.id, helpers.ACTOR, costs.CostModel(
+        classes, tuple(tuple(0.0 if i == j else 10.0 * (1 + i) for j in range(3)) for i in range(3)), 2.0, "€"))
+    actions.save_brief(store, project.id, helpers.ACTOR, briefs.Brief(
+        hypothesis=NOTE, optimisation_metric="accuracy", success_measures="fewer wasted tastings",
+        stakeholders=(briefs.Stakeholder(name=NAME, kind="impacted", concerns=GROUP, success="fair prices"),),
+        goal=briefs.SmartGoal(metric="accuracy", target=0.99, deadline=date(2030, 1, 1)),
+        premortem=(briefs.PremortemItem(failure=COLUMN, mitigation="retrain monthly"),),
+        checks=(briefs.SafetyCheck(name="beats the guess", kind="beats_majority", metric="accuracy"),
+                briefs.SafetyCheck(name="near perfect", kind="metric", metric="accuracy", value=0.999))))
+    card = report.gather(store, project.id, today=date(2029, 12, 1))
+    current = card.current
+    assert card.goal.value == current.validation["accuracy"] and card.goal.days_left == 31
+    assert report.goal_sentence(card) == card.goal.sentence()
+    passed = [r.passed for r in card.checks]
+    assert passed == [True, current.validation["accuracy"] >= 0.999]
+    assert report.checks_sentence(card.checks, True).startswith(f"{sum(passed)} of 2 safety checks pass on v1")
+    model = card.version_costs["model"]
+    assert model.low <= model.per_row <= model.high
+    assert model.text() in report.cost_sentence(card) and "'" + card.majority_class + "'" in report.cost_sentence(card)
+    page, text = report.to_html(card), report.to_markdown(card)
+    for payload in ('<script>alert("', "<img src=x", '<a href="http://evil'):
+        assert payload not in page
+    assert not re.search(r"(?<!\\)[<>]", text) and "](http" not in text
+    assert "&lt;img src=x onerror=alert(&quot;col&quot;)&gt; → retrain monthly" in page  # the premortem, as text
+    assert "fewer wasted tastings" in page and "Expected cost of the model" in page
