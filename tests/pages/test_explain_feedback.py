@@ -90,3 +90,15 @@ def test_a_forest_gets_exact_treeshap_on_a_measured_sample_and_the_approximation
     ranks = next(df.value for df in at.dataframe if "approximate rank" in df.value.columns)
     assert list(ranks["exact rank"]) == list(range(1, len(schema.features) + 1))
     assert sorted(ranks["approximate rank"]) == list(range(1, len(schema.features) + 1))
+
+
+def test_a_viewer_sees_similar_cases_but_no_feedback_form(start_app, database_url) -> None:
+    at = start_app()  # the demo project, made in local mode
+    store = Store(database_url)
+    actions.add_user(store, "local", name="root", role="admin")
+    actions.add_user(store, "root", name="vic", role="viewer")
+    at.session_state["signed_in"] = "vic"
+    at.switch_page("pages/review.py").run()
+    assert not at.exception
+    assert _caption(at, "similar past cases were labelled")
+    assert not any(b.label == "Send feedback" for b in at.button)
