@@ -26,7 +26,7 @@ from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.samples import SAMPLE_NAMES, load_sample
 from hitl_core.similar import CaseIndex, CaseSpace, sentence
 from hitl_core.active import COMMITTEE_KINDS, STRATEGIES
-from hitl_core.simulate import SimulationConfig, compare, label_savings, validate
+from hitl_core.simulate import SimulationConfig, compare, label_savings, reach_text, validate
 
 EXIT_BAD_INPUT = 2
 EXIT_PERMISSION = 4
@@ -215,10 +215,10 @@ def _print_strategies(result: dict) -> None:
     """Labels needed per strategy against the full-label model, and the savings against random in words."""
     reference = result["full_label_reference"]["validation"]["accuracy"]
     print(f"full-label {result['config']['model']}: val acc {reference:.3f}")
-    print(f"{'strategy':>16} {'labels to 95%':>13} {'labels to 99%':>13} {'AULC':>6}")
+    print(f"{'strategy':>16} {'labels to 95%':>17} {'labels to 99%':>17} {'AULC':>6}   (range across repeats)")
     for name, summary in result["strategies"].items():
-        reach = {k: "never" if summary[k] is None else str(summary[k]) for k in ("labels_to_95", "labels_to_99")}
-        print(f"{name:>16} {reach['labels_to_95']:>13} {reach['labels_to_99']:>13} {summary['aulc']:>6.3f}")
+        reach = {k: reach_text(summary, k) for k in ("labels_to_95", "labels_to_99")}
+        print(f"{name:>16} {reach['labels_to_95']:>17} {reach['labels_to_99']:>17} {summary['aulc']:>6.3f}")
         for note in summary["notes"]:
             print(f"note: {name}: {note}")
     for sentence in label_savings(result):

@@ -484,9 +484,18 @@ def label_savings(result: dict, *, target: str = "labels_to_99", against: str = 
     return sentences
 
 
-def _range(interval: list[int | None]) -> str:
+def reach_text(summary: dict, key: str) -> str:
+    """ "60 (40–80)": labels to a level on the averaged curve, then the range across repeats (from two repeats on)."""
+    needed = "never" if summary[key] is None else f"{summary[key]:,}"
+    interval = summary.get(f"{key}_interval")
+    if interval is None or summary.get("repeats", 1) < 2:
+        return needed
+    return f"{needed} ({_range(interval, beyond='beyond')})"
+
+
+def _range(interval: list[int | None], *, beyond: str = "beyond the budget") -> str:
     low, high = interval
-    return f"{low}–{'beyond the budget' if high is None else high}"
+    return f"{low:,}–{beyond if high is None else f'{high:,}'}"
 
 
 def _reach(strategy: str, needed: int | None, interval: list[int | None] | None, spent: int) -> str:

@@ -10,7 +10,7 @@ from hitl_core import active, charts
 from hitl_core.data import DataError, labels_as_text
 from hitl_core.models import MODEL_KINDS
 from hitl_core.simulate import (
-    TARGET_LEVELS, SimulationConfig, compare, label_savings, labelled_only, planned_rounds, validate,
+    TARGET_LEVELS, SimulationConfig, compare, label_savings, labelled_only, planned_rounds, reach_text, validate,
 )
 from hitl_ui import state
 from hitl_ui.text import md_code, md_escape
@@ -145,20 +145,11 @@ st.plotly_chart(charts.learning_curves(summaries, reference=reference, baseline=
 targets = result.get("targets", {})
 
 
-def _reach(summary: dict, key: str) -> str:
-    """ "60 (40–80)": labels to the level on the averaged curve, and the range across repeats."""
-    needed = "never" if summary[key] is None else f"{summary[key]:,}"
-    interval = summary.get(f"{key}_interval")
-    if interval is None or summary.get("repeats", 1) < 2:
-        return needed
-    return f"{needed} ({interval[0]:,}–{'beyond' if interval[1] is None else f'{interval[1]:,}'})"
-
-
 level_names = {key: f"labels to {level * 100:.0f} %" + (" (trivial)" if targets.get(key, {}).get("trivial") else "")
                for key, level in TARGET_LEVELS.items()}
 table = pd.DataFrame([{
     "strategy": active.STRATEGIES[name],
-    **{level_names[key]: _reach(summary, key) for key in TARGET_LEVELS},
+    **{level_names[key]: reach_text(summary, key) for key in TARGET_LEVELS},
     "AULC (mean accuracy)": summary["aulc"],
     "final accuracy": summary["curve"][-1][1],
 } for name, summary in summaries.items()])
