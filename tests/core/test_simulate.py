@@ -201,3 +201,19 @@ def test_compare_reports_intervals_and_trivial_levels_in_its_json(wine_dataset: 
                 assert runs == [None] * 3
             else:
                 assert all(v is None or interval[0] <= v <= (interval[1] or np.inf) for v in runs)
+
+
+def test_cli_simulate_json_carries_the_intervals(tmp_path, capsys) -> None:
+    from hitl_core import cli
+
+    out = tmp_path / "sim.json"
+    assert cli.main(["simulate", "sample:wine", "--target", "target", "--strategy", "margin", "random", "--repeats",
+                     "2", "--seed-size", "10", "--batch-size", "10", "--budget", "40", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["targets"]) == {"labels_to_95", "labels_to_99"}
+    for summary in data["strategies"].values():
+        for key in ("labels_to_95", "labels_to_99"):
+            interval = summary[f"{key}_interval"]
+            assert interval is None or (len(interval) == 2 and interval[0] <= (interval[1] or 40))
+            assert len(summary[f"{key}_runs"]) == 2
+    assert "(range across repeats)" in capsys.readouterr().out
