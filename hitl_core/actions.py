@@ -192,7 +192,7 @@ def _check_reasons(project: Project, requests: Sequence[DecisionRequest]) -> Non
             allowed = ", ".join(project.reasons) or "none: the lead has not listed any"
             raise InvalidAction(f"'{request.reason}' is not one of this project's override reasons ({allowed}).")
         overrides = request.predicted_label is not None and request.new_label != request.predicted_label
-        if overrides and project.reasons and request.reason is None:
+        if overrides and project.reasons and request.reason is None and not project.blind:  # blind: unseen
             raise InvalidAction(f"Row {request.row_key}: say why you override the model; pick a reason "
                                 f"({', '.join(project.reasons)}).")
 

@@ -17,7 +17,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, charts, complaints, loop, users
+from hitl_core import actions, charts, complaints, consensus, loop, users
 from hitl_core.data import Schema
 from hitl_core.records import DecisionRequest, ModelVersion, Project
 from hitl_ui import explain_panel, state
@@ -89,13 +89,15 @@ def index_name(schema: Schema) -> str:
 def history_frame(history: pd.DataFrame) -> pd.DataFrame:
     """A row's decisions, newest first, as plain text: when, who, old → new, what, model, note."""
     if history.empty:
-        return pd.DataFrame(columns=["when", "who", "change", "action", "model", "note"])
+        return pd.DataFrame(columns=["when", "who", "change", "action", "reason", "model", "note"])
     rows = history.sort_values("id", ascending=False)
     return pd.DataFrame({
         "when": [_when(t) for t in rows["created_at"]],
         "who": rows["user"].astype(str).to_numpy(),
         "change": [f"{label_text(o)} → {label_text(n)}" for o, n in zip(rows["old_label"], rows["new_label"])],
-        "action": rows["action"].astype(str).to_numpy(),
+        "action": [a if k == "decision" else f"{k} ({a})" for a, k in
+                   zip(rows["action"].astype(str), rows.get("kind", pd.Series("decision", index=rows.index)))],
+        "reason": rows.get("reason", pd.Series(None, index=rows.index)).fillna("").astype(str).to_numpy(),
         "model": [DASH if pd.isna(v) else f"v{int(v)}" for v in rows["model_version"]],
         "note": rows["note"].fillna("").astype(str).to_numpy(),
     })
@@ -178,6 +180,8 @@ def _decide(project_id: int, row: pd.DataFrame, accept: bool, version: int, adva
     new_label = row.iloc[0]["predicted"] if accept else st.session_state.get(f"decide_label_{key}")
     note = st.session_state.get(f"decide_note_{key}", "") or ""
     requests = loop.decisions_for(row, new_labels=pd.Series({key: new_label}), model_version=version, note=note)
+    if reason := st.session_state.get(f"decide_reason_{key}"):
+        requests = [dataclasses.replace(request, reason=reason) for request in requests]
     submit(project_id, requests, where="panel", advance=advance, opened=key)
 
 
@@ -322,10 +326,15 @@ def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, 
                 disabled=following is None, shortcut=SHORTCUTS["next"],
                 help=f"Open the next row of the view without deciding (key **{SHORTCUTS['next'].upper()}**).")
 
+    blind = project.blind
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(f"**Row {md_escape(key)}** · predicted **{md_escape(row['predicted'])}** · "
-                    f"confidence **{float(row['confidence']):.2f}**")
+        if blind:
+            st.markdown(f"**Row {md_escape(key)}** · blind review: the model's answer is hidden so your label is "
+                        "your own")
+        else:
+            st.markdown(f"**Row {md_escape(key)}** · predicted **{md_escape(row['predicted'])}** · "
+                        f"confidence **{float(row['confidence']):.2f}**")
         facts = [f"Given label: {md_escape(label_text(row['given']))}",
                  f"current label: {md_escape(label_text(row['label']))}"]
         if row["reviewed"]:
@@ -338,39 +347,103 @@ def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, 
         st.dataframe(values, hide_index=True, key=f"review_values_{key}",
                      height=min(400, 36 * (len(values) + 1)))
     with right:
-        st.plotly_chart(charts.class_probabilities(row, classes), width="stretch", key=f"review_probs_{key}")
+        if project.guidelines:
+            with st.expander("Labelling guidelines", icon=":material/menu_book:"):
+                st.markdown(project.guidelines)  # Streamlit renders Markdown without raw HTML
+        if not blind:
+            st.plotly_chart(charts.class_probabilities(row, classes), width="stretch", key=f"review_probs_{key}")
         one_row = pool.loc[[key], ["label", "predicted", "confidence"]]
-        with st.form(f"decide_{key}", border=True):
-            st.radio("Correct label", classes, index=classes.index(row["predicted"]), horizontal=True,
-                     key=f"decide_label_{key}", format_func=md_escape)
-            st.text_input("Note (optional)", key=f"decide_note_{key}", max_chars=actions.MAX_NOTE,
-                          placeholder="Why? Kept in the row's history and the audit trail.")
-            accept, save = st.columns(2)
+        if not users.can(state.role(), "label"):
+            st.info(f"You are signed in as a {state.role()}: you can read every row and flag a decision below, "
+                    "not label.", icon=":material/visibility:")
+        else:
+            _decision_form(project, version, key, row, one_row, advance)
+
+    _rest_of_panel(project, version, key, row)
+
+
+def _decision_form(project: Project, version: ModelVersion, key: str, row: pd.Series, one_row: pd.DataFrame,
+                   advance: str | None) -> None:
+    """The label choice, reason, note and the Accept / Save buttons (Accept is absent in blind mode)."""
+    classes = project.schema.classes
+    blind = project.blind
+    with st.form(f"decide_{key}", border=True):
+        default = None if blind else classes.index(row["predicted"])
+        st.radio("Correct label", classes, index=default, horizontal=True,
+                 key=f"decide_label_{key}", format_func=md_escape)
+        if project.reasons and not blind:
+            st.selectbox("Reason (when you change the model's label)", project.reasons, index=None,
+                         key=f"decide_reason_{key}", placeholder="Pick a reason for an override",
+                         format_func=md_escape)
+        st.text_input("Note (optional)", key=f"decide_note_{key}", max_chars=actions.MAX_NOTE,
+                      placeholder="Why? Kept in the row's history and the audit trail.")
+        accept, save = st.columns(2)
+        if not blind:
             accept.form_submit_button(
                 "Accept prediction", icon=":material/check:", shortcut=SHORTCUTS["accept"],
                 on_click=_decide, args=(project.id, one_row, True, version.version, advance),
                 help=f"Store the model's label for this row and open the next one (key "
                      f"**{SHORTCUTS['accept'].upper()}**).")
-            save.form_submit_button(
-                "Save label", type="primary", icon=":material/edit:", shortcut=SHORTCUTS["save"],
-                on_click=_decide, args=(project.id, one_row, False, version.version, advance),
-                help=f"Store the label chosen above and open the next row (key **{SHORTCUTS['save'].upper()}**).")
-        st.caption(f"Keys: **{SHORTCUTS['accept'].upper()}** accept · **{SHORTCUTS['save'].upper()}** save · "
-                   f"**{SHORTCUTS['next'].upper()}** next row (not while typing in a field).")
+        save.form_submit_button(
+            "Save label", type="primary", icon=":material/edit:", shortcut=SHORTCUTS["save"],
+            on_click=_decide, args=(project.id, one_row, False, version.version, advance),
+            help=f"Store the label chosen above and open the next row (key **{SHORTCUTS['save'].upper()}**).")
+    vote = " Each person's label is kept as a vote; the majority trains the model." if project.overlap > 1 else ""
+    st.caption(f"Keys: **{SHORTCUTS['accept'].upper()}** accept · **{SHORTCUTS['save'].upper()}** save · "
+               f"**{SHORTCUTS['next'].upper()}** next row (not while typing in a field).{vote}")
 
+
+def _rest_of_panel(project: Project, version: ModelVersion, key: str, row: pd.Series) -> None:
+    """The row's history, complaints, and (unless blind) why the model said what it said."""
+    store = state.store()
     st.markdown("**Decision history of this row**")
-    history = history_frame(store.row_history(project.id, key))
+    decided = store.row_history(project.id, key)
+    others = decided[decided["user"] != state.user()]
+    if project.blind and not decided["user"].eq(state.user()).any() and not others.empty:
+        st.caption(f"{others['user'].nunique()} other person(s) labelled this row; blind review shows their "
+                   "labels after you give yours.")
+        decided = decided[decided["user"] == state.user()]
+    history = history_frame(decided)
     if history.empty:
         st.caption("No decisions on this row yet: its label is the one it came with.")
     else:
         st.dataframe(history, hide_index=True, key=f"review_history_{key}")
 
+    if project.overlap > 1 and users.can(state.role(), "adjudicate") and not decided.empty:
+        _adjudication_form(project, key, store.row_history(project.id, key))
     complaint_panel(project, key)
+    if project.blind:
+        return
 
     st.subheader("Why this prediction?")
     explain_panel.explanation(project, version, key, row["predicted"])
     with st.expander("What if? Edit this row's values and compare", icon=":material/science:"):
         explain_panel.what_if(project, version, key)
+
+
+def _adjudication_form(project: Project, key: str, decided: pd.DataFrame) -> None:
+    """The lead's final word on a row people disagree on: every vote stays on record, this label trains."""
+    votes = consensus.row_consensus(decided)
+    if votes.empty:
+        return
+    row = votes.iloc[0]
+    state_text = ("settled by the lead: " + str(row["adjudicated"]) if row["adjudicated"] is not None else
+                  "a tie" if row["tie"] else f"majority {row['majority']} ({row['agreement']:.0%} agree)")
+    with st.form(f"adjudicate_{project.id}_{key}", border=True):
+        st.markdown(f"**Settle this row** · {int(row['n_votes'])} vote(s), {md_escape(state_text)}")
+        label = st.radio("Final label", project.schema.classes, horizontal=True, format_func=md_escape,
+                         index=None if row["label"] is None else project.schema.classes.index(row["label"]))
+        note = st.text_input("Why (kept with the adjudication)", max_chars=actions.MAX_NOTE)
+        if st.form_submit_button("Adjudicate", icon=":material/gavel:") and label is not None:
+            try:
+                saved = actions.adjudicate(state.store(), project.id, state.user(), row_key=key, label=label,
+                                           note=note)
+            except (actions.ActionError, users.PermissionDenied) as exc:
+                flash("panel", "error", f"Nothing was saved: {exc}")
+            else:
+                flash("panel", "success", f"Row {key} settled as {saved.new_label}; every vote stays on record.")
+            st.session_state[RERUN_APP] = True
+            st.rerun(scope="fragment")
 
 
 def complaint_panel(project: Project, key: str) -> None:

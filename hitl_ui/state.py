@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, active, jobs, loop, users
+from hitl_core import actions, active, consensus, jobs, loop, users
 from hitl_core.config import Settings
 from hitl_core.data import Dataset, check
 from hitl_core.explain import (
@@ -334,21 +334,28 @@ def mark_frame_and_follow_deep_link() -> None:
 def ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str,
                 batch_size: int) -> tuple[pd.DataFrame, str]:
     """The unlabeled pool ordered by a query strategy (rank, score, in_batch, reason) and why, per model version
-    and dataset (rows of a new batch enter the queue at once)."""
-    return _ranked_pool(project_id, version, last_decision_id, strategy, batch_size,
-                        store().project(project_id).dataset_hash)
+    and dataset (rows of a new batch enter the queue at once) and overlap (rows stay queued until enough people
+    have labelled them)."""
+    project = store().project(project_id)
+    return _ranked_pool(project_id, version, last_decision_id, strategy, batch_size, project.dataset_hash,
+                        project.overlap)
 
 
 @st.cache_data(show_spinner="Ranking the pool…", max_entries=16)
 def _ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str, batch_size: int,
-                 dataset_hash: str) -> tuple[pd.DataFrame, str]:
+                 dataset_hash: str, overlap: int) -> tuple[pd.DataFrame, str]:
     project = store().project(project_id)
     frame = _pool(project_id, version, last_decision_id, dataset_hash)
     features = None
     if strategy in active.NEEDS_FEATURES:
         features = active.embed(model(project_id, version), frame[list(project.schema.features)],
                                 threads=settings().threads)
-    ranked = active.rank_pool(strategy, frame[[f"p({c})" for c in project.schema.classes]], labels=frame["label"],
+    labels = frame["label"]
+    if overlap > 1:  # a row stays in the queue until enough people have labelled it
+        votes = consensus.row_consensus(store().decisions(project_id, up_to=last_decision_id))
+        short = votes.index[(votes["n_votes"] < overlap) & votes["adjudicated"].isna()]
+        labels = labels.where(~labels.index.isin(short))
+    ranked = active.rank_pool(strategy, frame[[f"p({c})" for c in project.schema.classes]], labels=labels,
                               features=features, batch_size=batch_size, seed=project.seed, threads=settings().threads)
     return ranked, str(ranked.attrs.get("reason", ""))
 

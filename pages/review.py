@@ -6,7 +6,7 @@ conflict, not an overwrite); retrains run in a worker, and the page picks up a n
 import pandas as pd
 import streamlit as st
 
-from hitl_core import actions, active, charts, complaints
+from hitl_core import actions, active, charts, complaints, consensus, users
 from hitl_core.models import MODEL_KINDS
 from hitl_core.records import RETRAIN_POLICIES
 from hitl_ui import review_panel as panel
@@ -38,7 +38,9 @@ st.caption(
 )
 retrain_line.retrain_status(project, version.version)
 
-with st.expander("Model and retrain settings", icon=":material/tune:"):
+can_settle = users.can(state.role(), "change settings")
+with st.expander("Model, retrain and team settings" if can_settle else "Settings (a lead changes them)",
+                 icon=":material/tune:"):
     with st.form("loop_settings"):
         c1, c2, c3 = st.columns(3)
         kinds = list(MODEL_KINDS)
@@ -47,17 +49,44 @@ with st.expander("Model and retrain settings", icon=":material/tune:"):
         policy = c2.selectbox("Retrain", policies, index=policies.index(project.retrain_policy),
                               format_func=RETRAIN_POLICIES.get)
         every = c3.number_input("N (for 'every N')", min_value=1, max_value=1000, value=project.retrain_every)
-        if st.form_submit_button("Save settings", icon=":material/save:"):
+        t1, t2 = st.columns(2)
+        overlap = t1.number_input("People per row (overlap)", min_value=1, max_value=actions.MAX_OVERLAP,
+                                  value=project.overlap,
+                                  help="Above 1, each person's label is kept as a vote, the majority trains the "
+                                       "model, and ties or low agreement go to the lead.")
+        blind = t2.toggle("Blind review", value=project.blind,
+                          help="Hide the model's prediction, confidence and explanation from reviewers, so their "
+                               "labels measure their own accuracy and are not anchored on the model.")
+        if st.form_submit_button("Save settings", icon=":material/save:", disabled=not can_settle):
             try:
                 changed = actions.change_settings(store, project.id, state.user(), model_kind=model_kind,
-                                                  retrain_policy=policy, retrain_every=int(every))
-            except actions.ActionError as exc:
+                                                  retrain_policy=policy, retrain_every=int(every),
+                                                  overlap=int(overlap), blind=bool(blind))
+            except (actions.ActionError, users.PermissionDenied) as exc:
                 st.error(str(exc), icon=":material/error:")
             else:
                 retrain = (f" A retrain with {MODEL_KINDS[model_kind]} is queued."
                            if changed.model_kind != project.model_kind else "")
                 panel.flash("top", "success", "Settings saved." + retrain)
                 st.rerun()
+
+
+if users.can(state.role(), "set guidelines"):
+    with st.expander("Labelling guidelines and override reasons", icon=":material/menu_book:"):
+        with st.form("guidelines"):
+            text = st.text_area("Guidelines (Markdown; shown beside every row)", value=project.guidelines,
+                                height=200, max_chars=actions.MAX_GUIDELINES)
+            reasons = st.text_area("Override reasons, one per line (an override must pick one; empty: none asked)",
+                                   value="\n".join(project.reasons))
+            if st.form_submit_button("Save guidelines", icon=":material/save:"):
+                try:
+                    actions.set_guidelines(store, project.id, state.user(), guidelines=text,
+                                           reasons=reasons.splitlines())
+                except (actions.ActionError, users.PermissionDenied) as exc:
+                    st.error(str(exc), icon=":material/error:")
+                else:
+                    panel.flash("top", "success", "Guidelines saved; reviewers see them beside every row.")
+                    st.rerun()
 
 
 def _save_threshold() -> None:
@@ -107,13 +136,19 @@ pool["rank"] = pool["rank"].astype("Int64")
 if reason:
     st.caption(f":material/psychology_alt: {reason}")
 
+asked = pool.loc[pool["in_batch"].fillna(False).astype(bool)].sort_values("rank").index
+if users.can(state.role(), "label"):  # hand out rows, so two people are not given the same row beyond the overlap
+    leased = set(actions.lease_rows(store, project.id, state.user(), [str(k) for k in asked], n=batch_size))
+    asked = asked[[str(k) in leased for k in asked]]
 views = {
-    "Ask next": pool.index[pool["in_batch"].fillna(False).astype(bool)],
+    "Ask next": asked,
     "Needs review": queue.index,
     "Disagreements": pool.index[pool["disagrees"]],
     "Unlabeled": pool.index[pool["label"].isna()],
     "Reviewed": pool.index[pool["reviewed"]],
     "Complaints": pool.index[pool.index.isin(complained)],
+    **({"To adjudicate": pd.Index(consensus.adjudication_queue(store.decisions(project.id)).index)}
+       if project.overlap > 1 else {}),
     "All": pool.index,
 }
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1.5])
@@ -157,7 +192,11 @@ else:
     probability_columns = [f"p({c})" for c in classes]
     shown = ["label", "predicted", "confidence", *probability_columns, "rank", "why asked", "disagrees",
              "reviewed", *extra, *schema.features]
-    display = view[shown].assign(label=view["label"].fillna("unlabeled"))
+    if project.blind:  # the model's answer (and, with several people per row, their majority) stays hidden
+        hidden = {"predicted", "confidence", *probability_columns, "disagrees",
+                  *(["label"] if project.overlap > 1 else [])}
+        shown = [c for c in shown if c not in hidden]
+    display = view[shown].assign(**({"label": view["label"].fillna("unlabeled")} if "label" in shown else {}))
     display.index = display.index.rename(panel.index_name(schema))
     numeric = [c for c in [*extra, *schema.features] if pd.api.types.is_numeric_dtype(display[c])
                and not pd.api.types.is_bool_dtype(display[c])]
@@ -179,7 +218,8 @@ else:
     )
     batch = st.columns([2, 5], vertical_alignment="center")
     batch[0].button(f"Accept {len(ticked)} selected prediction(s)", key="review_accept_selected",
-                    disabled=ticked.empty, icon=":material/done_all:", on_click=panel.accept_selected,
+                    disabled=ticked.empty or project.blind or not users.can(state.role(), "label"),
+                    icon=":material/done_all:", on_click=panel.accept_selected,
                     args=(project.id,), help="Tick rows in the table, then accept their predictions at once.")
     batch[1].caption("Tick rows to select them; the row you tick last opens below. Ticks clear after each save "
                      "and whenever the table changes.")
