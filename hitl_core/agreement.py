@@ -24,10 +24,15 @@ VOTE_COLUMNS = ("row_key", "user", "label", "created_at", "predicted_label", "co
 def votes(decisions: pd.DataFrame, *, latest: bool = True) -> pd.DataFrame:
     """Each person's latest decision per row (``latest=False``: every decision), oldest first, as ``VOTE_COLUMNS``.
 
+    A lead's adjudication settles a disagreement after seeing the votes, so it is not a vote of its own
+    and is left out (decisions, overlap votes and workshop votes count).
+
     Parameters
     ----------
-    decisions : :meth:`hitl_core.store.Store.decisions` (``id``, ``row_key``, ``user``, ``new_label``, …)
+    decisions : :meth:`hitl_core.store.Store.decisions` (``id``, ``row_key``, ``user``, ``new_label``, ``kind``, …)
     """
+    if "kind" in decisions.columns:
+        decisions = decisions[decisions["kind"] != "adjudication"]
     if decisions.empty:
         return pd.DataFrame(columns=list(VOTE_COLUMNS))
     ordered = decisions.sort_values("id")

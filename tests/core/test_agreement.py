@@ -132,12 +132,13 @@ def test_kappa_is_undefined_when_both_use_one_class():
     assert result.percent_agreement == 1.0
 
 
-def test_votes_keep_each_persons_latest_decision():
+def test_votes_keep_each_persons_latest_decision_and_leave_adjudications_out():
     decisions = pd.DataFrame({
-        "id": [1, 2, 3, 4], "row_key": ["7", "7", "7", "8"], "user": ["ann", "bob", "ann", "ann"],
-        "created_at": pd.date_range("2026-01-01", periods=4, tz="UTC"), "action": "override",
-        "old_label": None, "new_label": ["x", "y", "z", "x"], "predicted_label": "x", "confidence": 0.9,
-        "model_version": 1, "note": ""})
+        "id": [1, 2, 3, 4, 5], "row_key": ["7", "7", "7", "8", "7"], "user": ["ann", "bob", "ann", "ann", "bob"],
+        "created_at": pd.date_range("2026-01-01", periods=5, tz="UTC"), "action": "override",
+        "old_label": None, "new_label": ["x", "y", "z", "x", "z"], "predicted_label": "x", "confidence": 0.9,
+        "model_version": 1, "note": "", "kind": ["vote", "vote", "vote", "workshop", "adjudication"],
+        "reason": None})
     frame = ag.votes(decisions)
     assert frame.set_index(["row_key", "user"])["label"].to_dict() == {("7", "bob"): "y", ("7", "ann"): "z",
                                                                        ("8", "ann"): "x"}

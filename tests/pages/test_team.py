@@ -153,3 +153,18 @@ def test_likely_label_errors_open_in_the_review_page(start_app, database_url):
     assert not at.exception, at.exception
     assert at.session_state[review_panel.OPEN][project.id] == row
     assert any(row in s.value for s in at.selectbox if s.key and s.key.startswith(review_panel.ROW_PICKER))
+
+
+def test_override_reasons_are_counted(start_app, database_url):
+    at = start_app()
+    store, project = _demo(database_url)
+    a, b = project.schema.classes[:2]
+    actions.set_guidelines(store, project.id, "local", guidelines="", reasons=["data entry error", "context"])
+    keys = [str(k) for k in store.pool_rows(project)[0][:3]]
+    actions.record_decisions(store, project.id, "ana", [
+        DecisionRequest(row_key=k, new_label=b, predicted_label=a, confidence=0.7, reason=reason)
+        for k, reason in zip(keys, ["context", "data entry error", "context"])])
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    counted = next(d.value for d in at.dataframe if "overrides" in d.value.columns)
+    assert counted.set_index("reason")["overrides"].to_dict() == {"context": 2, "data entry error": 1}
