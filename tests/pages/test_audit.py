@@ -125,7 +125,8 @@ def test_downloads_hold_the_whole_project_with_formulas_neutralised(start_app, d
 
     assert not at.exception
     assert sorted(built) == sorted(f"project-{project.id}-{what}.{fmt}"
-                                   for what in ("labels", "decisions", "events") for fmt in ("csv", "parquet"))
+                                   for what in ("labels", "decisions", "events", "complaints")
+                                   for fmt in ("csv", "parquet"))
     decisions = pd.read_csv(io.BytesIO(built[f"project-{project.id}-decisions.csv"]()), dtype=str)
     assert decisions[["user", "row_key", "note"]].values.tolist() == [["bob", row, "'=1+1"]]
     labels = pd.read_parquet(io.BytesIO(built[f"project-{project.id}-labels.parquet"]())).set_index("row_key")
@@ -151,7 +152,7 @@ def test_a_project_with_nothing_recorded_says_what_to_do(start_app, database_url
 
     assert not at.exception, at.exception
     assert any("Nothing recorded for this project yet" in i.value for i in at.info)
-    assert len(at.download_button) == 6  # the given labels can still be exported
+    assert len(at.download_button) == 8  # the given labels can still be exported (and the empty complaints)
 
 
 # --------------------------------------------------------------------------- user text is never Markdown
