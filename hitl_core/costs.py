@@ -203,13 +203,16 @@ class ExpectedCost:
         """ "41 ± 6 € per 100 decisions" (± half the interval), or without ± when no interval was computed."""
         if self.low is None or self.high is None:
             return f"{format_amount(self.per(n), self.unit)} per {n:,} decisions"
-        spread = (self.high - self.low) * n / 2
-        return f"{format_number(self.per(n))} ± {format_number(spread)} {self.unit} per {n:,} decisions"
+        value, spread = self.per(n), (self.high - self.low) * n / 2
+        like = lambda x: format_number(x, like=value)  # noqa: E731  the spread with the value's decimals
+        return f"{like(value)} ± {like(spread)} {self.unit} per {n:,} decisions"
 
 
-def format_number(value: float) -> str:
-    """A number as people read it: 1,230 / 41.5 / 0.42 (fewer decimals as it grows)."""
-    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+def format_number(value: float, *, like: float | None = None) -> str:
+    """A number as people read it: 1,230 / 41.5 / 0.42 (fewer decimals as it grows); ``like``: take that
+    number's decimals (a ± spread written like its value)."""
+    size = abs(value if like is None else like)
+    digits = 0 if size >= 100 else 1 if size >= 10 else 2
     return f"{value:,.{digits}f}"
 
 
@@ -335,6 +338,24 @@ def version_costs(version: "ModelVersion", costs: CostModel, *, majority: str, c
     counts = confusion_counts(version.confusion, costs.classes)
     cells = {"model": counts, **baseline_counts(counts.sum(axis=1), costs.classes, majority)}
     return {name: cost_of_counts(c, costs, confidence=confidence, seed=seed) for name, c in cells.items()}
+
+
+def baseline_sentence(estimates: Mapping[str, ExpectedCost], majority: str) -> str:
+    """The model's cost against always deciding the majority class, in words, hedged when the intervals overlap.
+
+    ``estimates``: :func:`version_costs`' result. A model that takes the most probable class ignores
+    what errors cost, so it can cost more than a constant decision; the sentence then says so.
+    """
+    model, constant = estimates["model"], estimates["majority"]
+    numbers = f"{model.text()} against {constant.text()}"
+    if model.low is not None and constant.low is not None and model.high < constant.low:
+        return f"The model costs less than always deciding {majority}: {numbers}."
+    if model.low is not None and constant.high is not None and model.low > constant.high:
+        return (f"The model costs more than always deciding {majority}: {numbers}. It decides the most probable "
+                "class, blind to what each error costs; send the rows below the cheapest threshold to people, "
+                "or weigh the costs in the decision.")
+    return (f"No clear difference between the model's cost and always deciding {majority} ({numbers}; the 95 % "
+            "intervals overlap).")
 
 
 # --------------------------------------------------------------------------- triage: who decides, at what cost

@@ -24,10 +24,6 @@ def majority_class(project_id: int, last_decision_id: int, dataset_hash: str) ->
     return costs.majority_class(labels.loc[data.rows("train")])
 
 
-def version_estimates(project: Project, version: ModelVersion, model: CostModel) -> dict[str, costs.ExpectedCost]:
-    """Expected cost of ``version`` and its baselines on validation, with intervals (from its confusion matrix)."""
-    majority = majority_class(project.id, version.last_decision_id, project.dataset_hash)
-    return costs.version_costs(version, model, majority=majority, seed=project.seed)
 
 
 @st.cache_data(show_spinner="Costing each review threshold…", max_entries=16)
@@ -52,7 +48,8 @@ def section(project: Project, version: ModelVersion) -> None:
                 "costs and what one human review costs. This section then shows the expected cost beside the "
                 "baselines and the review threshold that costs least.", icon=":material/payments:")
     else:
-        estimates = version_estimates(project, version, model)
+        majority = majority_class(project.id, version.last_decision_id, project.dataset_hash)
+        estimates = costs.version_costs(version, model, majority=majority, seed=project.seed)
         columns = st.columns(len(estimates))
         for column, (name, estimate) in zip(columns, estimates.items()):
             column.metric(f"Expected cost: {NAMES[name]}", estimate.text(),
@@ -60,6 +57,8 @@ def section(project: Project, version: ModelVersion) -> None:
                                f"{costs.format_number(estimate.low * 100)}–{costs.format_number(estimate.high * 100)} "
                                f"per 100 decisions; {estimate.costly_errors:,.0f} costly errors in "
                                f"{estimate.n_rows:,} validation rows.")
+        verdict = costs.baseline_sentence(estimates, majority)
+        (st.warning if verdict.startswith("The model costs more") else st.markdown)(md_escape(verdict))
         left, right = st.columns([2, 3])
         left.plotly_chart(charts.expected_costs(estimates, NAMES), width="stretch")
         human = right.slider("Reviewer accuracy (assumed)", 0.5, 1.0, 0.95, 0.01, key="costs_human",

@@ -273,3 +273,17 @@ def test_a_database_from_before_costs_upgrades_and_takes_costs(tmp_path):
         assert costs.project_costs(store, project.id).cost(classes[0], classes[1]) == 2.0
     finally:
         store.engine.dispose()
+
+
+def test_the_model_against_always_deciding_the_majority_class_in_words():
+    def cost(per_row: float, spread: float) -> costs.ExpectedCost:
+        return costs.ExpectedCost(per_row, per_row * 100, 100, 10, "€", low=per_row - spread, high=per_row + spread,
+                                  confidence=0.95)
+
+    cheaper = costs.baseline_sentence({"model": cost(0.4, 0.05), "majority": cost(0.9, 0.1)}, "no")
+    assert cheaper == "The model costs less than always deciding no: 40.0 ± 5.0 € per 100 decisions against " \
+                      "90.0 ± 10.0 € per 100 decisions."
+    dearer = costs.baseline_sentence({"model": cost(0.9, 0.1), "majority": cost(0.4, 0.05)}, "no")
+    assert dearer.startswith("The model costs more than always deciding no") and "cheapest threshold" in dearer
+    unclear = costs.baseline_sentence({"model": cost(0.5, 0.1), "majority": cost(0.55, 0.1)}, "no")
+    assert unclear.startswith("No clear difference") and "intervals overlap" in unclear

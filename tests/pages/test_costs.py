@@ -62,6 +62,8 @@ def test_the_form_saves_through_the_action_and_shows_cost_beside_the_baselines(s
     model_cost = costs.version_costs(version, saved, majority="yes")["model"]  # numbers from the stored version
     assert shown["Expected cost: model"].startswith(costs.format_number(model_cost.per(100)) + " ± ")
     assert all(v.endswith("USD per 100 decisions") for v in shown.values())
+    # a defaulter approved costs 5 refusals: always refusing is cheaper than the model's most-probable-class decisions
+    assert any("The model costs more than always deciding no" in w.value for w in at.warning)
     sentence = next(m.value for m in at.markdown if "costly errors" in m.value)
     assert "validation rows" in sentence and "with no review" in sentence
     titles = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
