@@ -26,7 +26,7 @@ import pandas as pd
 
 from hitl_core.data import Schema
 from hitl_core.evaluate import LOWER_IS_BETTER, METRIC_NAMES
-from hitl_core.fairness import FOUR_FIFTHS, attribute_name, attribute_sets, find_summary
+from hitl_core.fairness import FOUR_FIFTHS, attribute_name, attribute_sets
 from hitl_core.records import ModelVersion
 
 if TYPE_CHECKING:  # only the readers at the bottom need the store
@@ -390,13 +390,36 @@ def evaluate_check(check: SafetyCheck, version: ModelVersion, schema: Schema) ->
     if positive is None:
         return CheckResult(check.name, version.version, None, None, FOUR_FIFTHS,
                            "name the favourable outcome on the Data page first")
-    columns = check.attribute.split(" × ") if check.attribute else []
-    report = find_summary(version.fairness, columns, positive, classes=schema.classes)
-    if report is None:
+    found, ratio = _parity_ratio(version, str(check.attribute), positive, schema)
+    if not found:
         return CheckResult(check.name, version.version, None, None, FOUR_FIFTHS,
                            f"no fairness stored for {check.attribute} with v{version.version}")
-    return _result(check, version, report.demographic_parity_ratio, FOUR_FIFTHS, ">=",
+    return _result(check, version, ratio, FOUR_FIFTHS, ">=",
                    "fewer than two groups large enough to compare", f" (share '{positive}')")
+
+
+def _parity_ratio(version: ModelVersion, attribute: str, positive: str, schema: Schema) -> tuple[bool, float | None]:
+    """(found, demographic parity ratio) of the version's validation report of ``attribute`` selecting ``positive``.
+
+    Read off the stored report, never rebuilt (a whole report costs 3-16 ms, and this runs for every
+    version on every page run). A binary version stored for the other class gives it exactly: each
+    group's share predicted ``positive`` is one minus its share predicted the other class (as
+    :meth:`hitl_core.fairness.FairnessReport.for_other_class` derives, over the same judged groups).
+    """
+    other = None
+    for item in version.fairness:
+        if (item.get("sensitive"), item.get("split")) != (attribute, "validation"):
+            continue
+        if item.get("positive_class") == positive:
+            return True, item.get("demographic_parity_ratio")
+        other = other or item
+    if other is None or len(schema.classes) != 2 or other.get("positive_class") not in schema.classes:
+        return False, None
+    small = set(other.get("too_small", []))
+    rates = [1.0 - g["selection_rate"] for name, g in other["by_group"].items() if name not in small]
+    if len(rates) < 2 or max(rates) <= 0:
+        return True, None
+    return True, min(rates) / max(rates)
 
 
 def evaluate_checks(brief: Brief, version: ModelVersion, schema: Schema) -> list[CheckResult]:

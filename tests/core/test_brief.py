@@ -14,6 +14,7 @@ from sklearn.metrics import recall_score
 from hitl_core import actions, brief, charts, users
 from hitl_core.brief import Brief, PremortemItem, SafetyCheck, SmartGoal, Stakeholder
 from hitl_core.data import Schema, check
+from hitl_core.fairness import attribute_name, attribute_sets, find_summary
 from hitl_core.models import predict_with_confidence
 from hitl_core.records import ModelVersion, Project
 from hitl_core.samples import Sample
@@ -298,3 +299,19 @@ def test_two_people_saving_at_once_get_consecutive_versions_on_every_backend(dat
             ("ana", "ana"), ("ben", "ben")}
     finally:
         setup.engine.dispose()
+
+
+def test_four_fifths_for_the_other_class_equals_the_derived_fairness_report(store: Store, loan: Sample) -> None:
+    """A version stored with 'yes' selected, judged for 'no': the quick ratio equals fairness.for_other_class's."""
+    schema, _ = check(loan.frame, loan.target, id_column=loan.id_column, sensitive=loan.sensitive, pii=loan.pii,
+                      favourable="yes")
+    _, version = actions.create_project(store, ACTOR, name="loan", source="sample:loan", frame=loan.frame,
+                                        schema=schema, model_kind="logreg")
+    assert {item["positive_class"] for item in version.fairness} == {"yes"}
+    for columns in attribute_sets(schema.sensitive):
+        name = attribute_name(columns)
+        result, = brief.evaluate_checks(Brief(checks=(SafetyCheck("ff", "four_fifths", attribute=name),)), version,
+                                        schema.with_favourable("no"))
+        derived = find_summary(version.fairness, columns, "no", classes=schema.classes)
+        assert result.value == pytest.approx(derived.demographic_parity_ratio, abs=1e-12), name
+        assert result.passed is (derived.demographic_parity_ratio >= 0.8)
