@@ -11,8 +11,9 @@ JSON as ``\\u003c``. The HTML carries plotly.js inline (about 4.8 MB), so it ope
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date, datetime, timezone
 from typing import Literal
 
@@ -238,7 +239,9 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    figure: go.Figure
+    """A chart, built only by a renderer that draws it (Markdown skips it: ~30 ms per plotly figure)."""
+
+    build: Callable[[], go.Figure]
 
 
 Block = Paragraph | Bullets | Table | Figure
@@ -318,7 +321,7 @@ def sections(data: CardData) -> list[Section]:
     metric_blocks: tuple[Block, ...] = ()
     if data.accuracy is not None:
         metric_blocks += (Paragraph(data.accuracy.sentence()),
-                          Figure(charts.accuracy_story(data.accuracy, data.review.before)))
+                          Figure(partial(charts.accuracy_story, data.accuracy, data.review.before)))
     metric_blocks += (Paragraph(f"Model v{current.version} ({MODEL_KINDS.get(current.model_kind, current.model_kind)})"
                                 ", held-out test:"), Table(_metrics_table(current, "test")),
                       Paragraph("Validation (what the live charts show):"), Table(_metrics_table(current, "validation")))
@@ -329,7 +332,7 @@ def sections(data: CardData) -> list[Section]:
                                             for name, c in data.version_costs.items()])),)
     fairness_blocks: tuple[Block, ...] = tuple(Paragraph(s) for s in fairness_sentences(data))
     for report in data.fairness:
-        fairness_blocks += (Table(_fairness_table(report)), Figure(charts.selection_rates(report)))
+        fairness_blocks += (Table(_fairness_table(report)), Figure(partial(charts.selection_rates, report)))
     check_blocks: tuple[Block, ...] = (Paragraph(checks_sentence(data.checks, brief is not None)),)
     if data.checks:
         check_blocks += (Table(pd.DataFrame([{"check": r.check, "result": {True: "pass", False: "FAIL",
@@ -338,7 +341,7 @@ def sections(data: CardData) -> list[Section]:
     target = story.outcome(schema) or story.explained_class(schema)
     driver_blocks: tuple[Block, ...] = (Paragraph(story.drivers_sentence(data.drivers, target, data.n_explained)),)
     if data.drivers:
-        driver_blocks += (Figure(charts.drivers_bar(data.drivers, target)),)
+        driver_blocks += (Figure(partial(charts.drivers_bar, data.drivers, target)),)
     history = pd.DataFrame([{"version": v.version, "status": v.status, "created": f"{v.created_at:%Y-%m-%d %H:%M}",
                              "human labels": f"{v.n_human_labels:,}",
                              "validation accuracy": _number(v.validation.get("accuracy")),
@@ -404,7 +407,7 @@ def to_html(data: CardData) -> str:
                                for row in block.frame.itertuples(index=False))
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             else:
-                parts.append(block.figure.to_html(full_html=False, include_plotlyjs=first_figure,
+                parts.append(block.build().to_html(full_html=False, include_plotlyjs=first_figure,
                                                   config={"displaylogo": False, "responsive": True}))
                 first_figure = False
     parts.append("</body></html>\n")
