@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 
 from hitl_core import actions, jobs, story
+from hitl_core.data import check
+from hitl_core.samples import load_sample
 from hitl_core.store import Store
 from tests.core import helpers
 
@@ -59,3 +61,34 @@ def test_the_fairness_sentence_names_the_favourable_outcome_and_the_favoured_gro
     assert f"Share predicted '{project.schema.target} = {project.schema.favourable}'" in text
     shares = re.search(r"by (\w+) \(validation\): (\d+)\s% for (\w+), (\d+)\s% for (\w+)", text)
     assert shares and int(shares.group(2)) >= int(shares.group(4))
+
+
+def _newest(database_url: str, sample_name: str, **roles) -> None:
+    """A second project (the newest, so a new session opens on it) from a bundled sample."""
+    store = Store(database_url)
+    sample = load_sample(sample_name)
+    schema, _ = check(sample.frame, sample.target, **roles)
+    actions.create_project(store, "ana", name=f"{sample_name} (newest)", source=f"sample:{sample_name}",
+                           frame=sample.frame, schema=schema, model_kind="logreg")
+    store.engine.dispose()
+
+
+def test_a_multiclass_project_without_sensitive_columns_says_how_to_check_fairness(start_app, database_url):
+    start_app(page=None)
+    _newest(database_url, "wine")
+    at = start_app(page=None)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Overview: wine \\(newest\\)"
+    text = _text(at)
+    assert "No sensitive attribute is marked" in text and "pushes" in text
+    assert len(at.get("plotly_chart")) == 2  # accuracy and drivers; no fairness chart to draw
+
+
+def test_without_a_favourable_outcome_the_overview_asks_for_it_instead_of_guessing(start_app, database_url):
+    start_app(page=None)
+    loan = load_sample("loan")
+    _newest(database_url, "loan", id_column=loan.id_column, sensitive=loan.sensitive, pii=loan.pii)
+    at = start_app(page=None)
+    assert not at.exception, at.exception
+    text = _text(at)
+    assert "is the favourable outcome for people is not set" in text and "Share predicted" not in text
