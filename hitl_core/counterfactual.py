@@ -1,7 +1,8 @@
 """Counterfactuals (recourse): the smallest changes to a row that would give it another predicted class.
 
-The search is DiCE's (``dice-ml``, model-agnostic "random" method with its post-hoc sparsity pass) over
-the project's whole fitted pipeline, so the changes are in the original columns. DiCE's output is
+The search is DiCE's (``dice-ml``, model-agnostic "random" method) over the project's whole fitted
+pipeline, so the changes are in the original columns; each candidate is then shrunk toward the row
+(:meth:`CounterfactualExplainer.shrink`, in place of DiCE's slow post-hoc pass). DiCE's output is
 never trusted as is: every candidate is rebuilt from the row (only the columns DiCE changed are
 replaced), predicted again by the pipeline and kept only if the prediction really is the desired
 class, no immutable column changed and every changed number lies in its allowed range. The rest
@@ -34,9 +35,9 @@ from hitl_core.models import MISSING_CATEGORY, FittedModel, predict_with_confide
 DEFAULT_COUNT = 4
 MAX_COUNT = 10
 CANDIDATES_PER_RESULT = 3  # DiCE is asked for 3x the counterfactuals wanted: room to drop failures and pick diverse
-SAMPLE_SIZE = 1000
-MAX_DECIMALS = 6
-DICE_ROWS = 5000  # training rows DiCE reads its ranges, levels and decimals from (plus each min, max and level)  # DiCE's default random samples per round
+SAMPLE_SIZE = 1000  # DiCE's default random samples per round
+MAX_DECIMALS = 6  # numbers are searched and shown with at most this many decimals
+DICE_ROWS = 5000  # training rows DiCE reads its ranges and levels from (plus each min, max and level)
 AGE_WORDS = frozenset({"age", "birth", "born", "dob", "birthday", "birthdate", "yob"})
 SHRINK_STEPS = np.linspace(0.0, 1.0, 21)[:-1]  # share of a numeric change kept when shrinking: 0 (undo), 5 %, … 95 %
 OUTCOME = "__hitl_outcome__"  # DiCE wants an outcome column in its data: the model's own predictions

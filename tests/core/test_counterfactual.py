@@ -135,6 +135,17 @@ def test_age_like_columns_are_recognised_by_their_words() -> None:
     assert not any(counterfactual.is_age_like(c) for c in ["percentage", "mileage", "usage", "page_views", "stage"])
 
 
+def test_a_what_if_form_reports_only_what_the_person_changed(loan_data: Dataset) -> None:
+    schema = loan_data.schema
+    row = loan_data.features.iloc[[0]].copy()
+    row["employment_type"] = np.nan
+    row["income"] = np.nan
+    edited = {f: row.iloc[0][f] for f in schema.features}
+    edited.update({"employment_type": "", "income": None, "credit_score": float(row.iloc[0]["credit_score"]),
+                   "age": int(row.iloc[0]["age"]) + 1})  # the form gives "" / None for missing, floats for numbers
+    assert counterfactual.edited_changes(schema, row, edited) == {"age": float(row.iloc[0]["age"]) + 1}
+
+
 def test_settings_that_cannot_work_are_refused_with_a_message(loan_data: Dataset) -> None:
     schema = loan_data.schema
     with pytest.raises(CounterfactualError, match="not a class"):
