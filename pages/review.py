@@ -137,9 +137,14 @@ if reason:
     st.caption(f":material/psychology_alt: {reason}")
 
 asked = pool.loc[pool["in_batch"].fillna(False).astype(bool)].sort_values("rank").index
-if users.can(state.role(), "label"):  # hand out rows, so two people are not given the same row beyond the overlap
-    leased = set(actions.lease_rows(store, project.id, state.user(), [str(k) for k in asked], n=batch_size))
-    asked = asked[[str(k) in leased for k in asked]]
+if users.can(state.role(), "label"):
+    # hand out rows from the head of the queue, so two people are not given the same row beyond the overlap:
+    # a third reviewer gets the rows after the batch the first two hold
+    in_batch = pool["in_batch"].fillna(False).astype(bool)  # the strategy's batch, gold rows and complaints
+    queued = asked.append(pool[pool["score"].notna() & ~in_batch].sort_values("score", ascending=False)
+                          .index[:batch_size * 4])
+    leased = set(actions.lease_rows(store, project.id, state.user(), [str(k) for k in queued], n=batch_size))
+    asked = queued[[str(k) in leased for k in queued]]
 views = {
     "Ask next": asked,
     "Needs review": queue.index,
