@@ -46,7 +46,7 @@ _DICE_LOCK = threading.Lock()  # DiCE seeds numpy's and random's global generato
 
 
 class CounterfactualError(ValueError):
-    """Settings that cannot give a counterfactual (unknown column or class, bad range); the message says how to fix it."""
+    """Settings that cannot give a counterfactual (unknown column or class, bad range); the message says the fix."""
 
 
 # --------------------------------------------------------------------------- settings
@@ -238,7 +238,7 @@ def check(model: FittedModel, schema: Schema, row: pd.DataFrame, candidates: lis
 
 
 def _distance(schema: Schema, changes: dict[str, tuple[object, object]], spread: pd.Series | None) -> float:
-    """Size of a change: |Δ| in units of the column's spread for numbers (missing ↔ value counts 1), 1 per category."""
+    """Size of a change: |Δ| in units of the column's spread for numbers (missing ↔ value: 1), 1 per category."""
     total = 0.0
     for column, (old, new) in changes.items():
         if column in schema.numeric and old is not None and new is not None:
@@ -310,7 +310,8 @@ class CounterfactualExplainer:
                                       "to ask what would change it.")
         if settings.desired not in self.classes:
             raise CounterfactualError(f"The model was not trained on class '{settings.desired}' (no training row "
-                                      f"has it), so nothing can be predicted as it; choose one of {list(self.classes)}.")
+                                      f"has it), so nothing can be predicted as it; choose one of "
+                                      f"{list(self.classes)}.")
         found = _distinct(self._search(row, settings))
         candidates = self.shrink(row, found, settings)
         valid, reasons = check(self.model, self.schema, row, candidates, desired=settings.desired,
@@ -344,9 +345,10 @@ class CounterfactualExplainer:
                     trials.append((i, column, value))
             if not trials:
                 continue
-            tried = [{**{k: v for k, v in work[i].items() if k != column}, **({} if value is _UNDO else {column: value})}
-                     for i, column, value in trials]
-            labels = predict_with_confidence(self.model, apply_each(self.schema, row, tried), self.schema.classes).labels
+            tried = [{**{k: v for k, v in work[i].items() if k != column},
+                      **({} if value is _UNDO else {column: value})} for i, column, value in trials]
+            labels = predict_with_confidence(self.model, apply_each(self.schema, row, tried),
+                                             self.schema.classes).labels
             done: set[int] = set()
             for (i, column, value), label in zip(trials, labels):  # trials of one candidate run smallest first
                 if i in done or label != settings.desired:

@@ -43,16 +43,17 @@ def recourse(project_id: int, version: int, row_key: str, settings_json: str) ->
 
 def changes_frame(cf: counterfactual.Counterfactual) -> pd.DataFrame:
     """A counterfactual's changes as text a person reads: feature, from, to."""
-    return pd.DataFrame([(c, review_panel.human_value(a), review_panel.human_value(b)) for c, (a, b) in cf.changes.items()],
+    shown = review_panel.human_value
+    return pd.DataFrame([(c, shown(a), shown(b)) for c, (a, b) in cf.changes.items()],
                         columns=["feature", "from", "to"])
 
 
 def saved_frame(saved: pd.DataFrame) -> pd.DataFrame:
     """Saved counterfactuals of a row, newest first: who, model, from where, what changes, the outcome then."""
-    rows = []
+    rows, shown = [], review_panel.human_value
     for _, item in saved.sort_values("id", ascending=False).iterrows():
         result = json.loads(item["result_json"])
-        changes = "; ".join(f"{c}: {review_panel.human_value(a)} → {review_panel.human_value(b)}" for c, (a, b) in result["changes"].items())
+        changes = "; ".join(f"{c}: {shown(a)} → {shown(b)}" for c, (a, b) in result["changes"].items())
         rows.append({"who": item["created_by"], "model": f"v{int(item['model_version'])}", "source": item["source"],
                      "changes": changes, "outcome": f"{result['was']} → {result['predicted']} "
                                                     f"({result['confidence']:.2f})", "note": item["note"]})
@@ -156,8 +157,8 @@ def save_what_if(project: Project, version: int, row_key: str, edited: dict[str,
     schema = project.schema
     row = state.dataset(project.id, project.dataset_hash).features.loc[[row_key]]
     changes = counterfactual.edited_changes(schema, row, edited)
-    after = predict_with_confidence(state.model(project.id, version), counterfactual.apply_changes(schema, row, changes),
-                                    schema.classes)
+    changed = counterfactual.apply_changes(schema, row, changes)
+    after = predict_with_confidence(state.model(project.id, version), changed, schema.classes)
     cf = counterfactual.Counterfactual(changes={c: (None, v) for c, v in changes.items()},
                                        predicted=str(after.labels[0]), confidence=float(after.confidence[0]))
     _save(project.id, version, row_key, cf, "what-if", None, note)
