@@ -213,6 +213,15 @@ def test_a_saved_what_if_is_stored_with_who_and_which_version(database_url: str)
         store.engine.dispose()
 
 
+def test_withdrawing_a_row_removes_its_saved_counterfactuals(store: Store) -> None:
+    project = create_project(store, "wine")
+    key = str(store.pool_rows(project)[0][0])
+    changes, _, _ = _flipping_change(store, project.id, 1, key)
+    actions.save_counterfactual(store, project.id, "bea", row_key=key, model_version=1, changes=changes)
+    actions.withdraw_rows(store, project.id, "bea", [key], "the data subject asked")
+    assert store.counterfactuals(project.id).empty
+
+
 def test_a_what_if_that_keeps_the_prediction_is_refused_and_nothing_is_written(store: Store) -> None:
     project = create_project(store, "wine")
     key = str(store.pool_rows(project)[0][0])
