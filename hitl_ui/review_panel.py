@@ -34,6 +34,7 @@ VIEW_CHANGED = "review_view_changed"
 MAX_PICKER_ROWS = 1000
 SHORTCUTS = {"accept": "a", "save": "s", "next": "n"}
 DASH = "—"
+PII_MASK = "•••"
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -76,9 +77,11 @@ def table_widget_key(project_id: int, keys: pd.Index, saves: int, version: int) 
     return f"review_table_{project_id}_{version}_{saves}_{digest}"
 
 
-def visible_extra_columns(schema: Schema) -> list[str]:
-    """Columns the reviewer sees beside the features: sensitive attributes (not PII), never PII."""
-    return [c for c in schema.sensitive if c not in schema.pii and c not in schema.features]
+def visible_extra_columns(schema: Schema, role: str | None = None) -> list[str]:
+    """Columns the reviewer sees beside the features: sensitive attributes, and personal data (PII) for an
+    admin only; everyone else never receives a PII value."""
+    shown = [c for c in schema.sensitive if c not in schema.pii and c not in schema.features]
+    return shown + ([c for c in schema.pii if c not in schema.features] if role == "admin" else [])
 
 
 def index_name(schema: Schema) -> str:
@@ -109,13 +112,17 @@ def _when(value: object) -> str:
     return DASH if value is None or pd.isna(value) else str(value)
 
 
-def row_values(row: pd.Series, schema: Schema, key: str) -> pd.DataFrame:
-    """The open row's columns as text with their role: ID, sensitive attributes and features; never PII."""
+def row_values(row: pd.Series, schema: Schema, key: str, role: str | None = None) -> pd.DataFrame:
+    """The open row's columns as text with their role: ID, sensitive attributes and features; PII values for
+    an admin, masked for everyone else."""
     entries = []
     if schema.id_column and schema.id_column not in schema.pii:
         entries.append((schema.id_column, key, "ID"))
-    for column in visible_extra_columns(schema):
-        entries.append((column, human_value(row.get(column)), "sensitive, not a feature"))
+    for column in visible_extra_columns(schema, role):
+        kind = "personal data (admins only)" if column in schema.pii else "sensitive, not a feature"
+        entries.append((column, human_value(row.get(column)), kind))
+    if role != "admin":
+        entries += [(column, PII_MASK, "personal data (masked for your role)") for column in schema.pii]
     for column in schema.features:
         role = "sensitive + feature" if column in schema.sensitive else "feature"
         entries.append((column, human_value(row.get(column)), role))
@@ -343,7 +350,7 @@ def decision_panel(project: Project, version: ModelVersion, pool: pd.DataFrame, 
             facts.append(f"not in the current view ({md_escape(view_name)} and filters); Next row opens "
                          "the view's first row")
         st.caption(" · ".join(facts))
-        values = row_values(row, schema, key)
+        values = row_values(row, schema, key, state.pii_role())
         st.dataframe(values, hide_index=True, key=f"review_values_{key}",
                      height=min(400, 36 * (len(values) + 1)))
     with right:

@@ -91,6 +91,12 @@ def role() -> str | None:
     return None if name is None else store().user_role(name)
 
 
+def pii_role() -> str | None:
+    """The role that decides whether personal data is shown: only a signed-in admin sees it (local mode has
+    no verified person, so it shows none)."""
+    return role() if accounts_on() else None
+
+
 def sign_in(name: str, password: str) -> bool:
     """Check a password against the stored argon2 hash; on success this session acts as that account."""
     name = name.strip()

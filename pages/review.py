@@ -24,7 +24,7 @@ classes = schema.classes
 version = state.current_version(project)
 last_decision = store.last_decision_id(project.id)
 pool = state.pool(project.id, version.version, last_decision)
-extra = panel.visible_extra_columns(schema)
+extra = panel.visible_extra_columns(schema, state.pii_role())  # PII only for a signed-in admin
 if extra:
     data = state.dataset(project.id, project.dataset_hash)
     pool = pool.join(data.frame.loc[pool.index, extra])
@@ -217,7 +217,9 @@ else:
             "rank": st.column_config.NumberColumn("rank", format="%d", help="Place in the strategy's next batch; "
                                                                              "— = not in it (sorted by score)."),
             **{c: st.column_config.NumberColumn(c, format="localized") for c in numeric},
-            **{c: st.column_config.Column(c, help="Sensitive attribute: shown to you, not used by the model.")
+            **{c: st.column_config.Column(c, help="Personal data: shown to admins only, never used by the model."
+                                          if c in schema.pii else
+                                          "Sensitive attribute: shown to you, not used by the model.")
                for c in extra},
         },
     )

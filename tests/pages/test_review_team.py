@@ -101,3 +101,20 @@ def test_two_people_per_row_share_the_queue_and_a_third_gets_other_rows(start_ap
         asked[name] = list(_table(at).value.index)
     assert asked["ann"] == asked["bob"] and asked["ann"]
     assert not set(asked["cat"]) & set(asked["ann"])
+
+
+def test_personal_data_is_shown_to_a_signed_in_admin_and_masked_for_others(start_app, database_url) -> None:
+    start_app()  # the loan demo: 'email' is personal data
+    store = _store(database_url)
+    actions.add_user(store, "local", name="root", role="admin", password="root password")
+    actions.add_user(store, "root", name="ann", role="annotator", password="ann password")
+    emails = set(store.load_dataset(store.project(1)).frame["email"].astype(str))
+    store.engine.dispose()
+    admin = _signed_in("root", "root password")
+    assert "email" in _table(admin).value.columns
+    annotator = _signed_in("ann", "ann password")
+    assert "email" not in _table(annotator).value.columns
+    values = next(d.value for d in annotator.dataframe if "role" in d.value.columns and "value" in d.value.columns)
+    assert values.loc[values["column"] == "email", "value"].tolist() == ["•••"]
+    shown = {str(v) for d in annotator.dataframe for column in d.value.columns for v in d.value[column]}
+    assert not shown & emails  # no table the annotator receives holds an address
