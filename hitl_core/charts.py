@@ -361,9 +361,9 @@ def expected_costs(estimates: dict, names: dict[str, str], *, per: int = 100) ->
     fig = go.Figure(go.Bar(
         x=[_plain(names.get(k, k)) for k in keys], y=values, marker_color=["#2f6fde"] + ["#b8b8b8"] * (len(keys) - 1),
         error_y=dict(type="data", array=upper, arrayminus=lower, color="#444"),
-        text=[f"{v:,.0f}" if v >= 100 else f"{v:,.2f}" for v in values], textposition="outside",
-        hovertemplate="%{x}: %{y:,.2f} " + unit + f" per {per} decisions<extra></extra>"))
-    fig.update_layout(title=f"Expected cost per {per} decisions ({unit}, validation; whiskers: 95 % interval)",
+        text=[f"{v:,.0f}" if v >= 100 else f"{v:,.2f}" for v in values], textposition="inside",
+        insidetextanchor="start", hovertemplate="%{x}: %{y:,.2f} " + unit + f" per {per} decisions<extra></extra>"))
+    fig.update_layout(title=f"Expected cost per {per} decisions ({unit})",
                       yaxis=dict(title=unit, rangemode="tozero"), showlegend=False, **_LAYOUT)
     return fig
 

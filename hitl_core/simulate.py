@@ -441,9 +441,10 @@ def label_savings(result: dict, *, target: str = "labels_to_99", against: str = 
     sentences = []
     if result.get("targets", {}).get(target, {}).get("trivial"):
         majority = result["baselines"]["majority"]["validation"]["accuracy"]
+        bar = result["targets"][target]["accuracy"]
         sentences.append(f"Reaching {level} of full-label accuracy is trivial here: always answering the majority "
-                         f"class already scores {majority:.3f} (the bar is {result['targets'][target]['accuracy']:.3f}), "
-                         "so the label counts below say little about the strategies.")
+                         f"class already scores {majority:.3f} (the bar is {bar:.3f}), so the label counts below say "
+                         "little about the strategies.")
     base = summaries.get(against, {}).get(target) if against in summaries else None
     for strategy, summary in summaries.items():
         if strategy == against:

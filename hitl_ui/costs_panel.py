@@ -52,11 +52,14 @@ def section(project: Project, version: ModelVersion) -> None:
         estimates = costs.version_costs(version, model, majority=majority, seed=project.seed)
         columns = st.columns(len(estimates))
         for column, (name, estimate) in zip(columns, estimates.items()):
-            column.metric(f"Expected cost: {NAMES[name]}", estimate.text(),
-                          help=f"{estimate.confidence:.0%} bootstrap interval (percentile, seeded): "
-                               f"{costs.format_number(estimate.low * 100)}–{costs.format_number(estimate.high * 100)} "
-                               f"per 100 decisions; {estimate.costly_errors:,.0f} costly errors in "
+            value = estimate.per(100)
+            column.metric(f"Expected cost: {NAMES[name]}", costs.format_amount(value, model.unit),
+                          help=f"Per 100 decisions on validation; {estimate.costly_errors:,.0f} costly errors in "
                                f"{estimate.n_rows:,} validation rows.")
+            low, high = (costs.format_number(x * 100, like=value) for x in (estimate.low, estimate.high))
+            spread = costs.format_number((estimate.high - estimate.low) * 50, like=value)
+            column.caption(md_escape(f"per 100 decisions, ± {spread} ({estimate.confidence:.0%} bootstrap interval "
+                                     f"{low}–{high})"))
         verdict = costs.baseline_sentence(estimates, majority)
         (st.warning if verdict.startswith("The model costs more") else st.markdown)(md_escape(verdict))
         left, right = st.columns([2, 3])
@@ -67,7 +70,8 @@ def section(project: Project, version: ModelVersion) -> None:
         curve = triage_costs(project.id, version.version, human, model.to_json())
         right.plotly_chart(charts.triage_cost_curve(curve, model.unit, threshold=project.threshold), width="stretch")
         st.markdown(md_escape(costs.triage_sentence(curve, model)))
-        st.caption(f"On the validation split; a review costs {md_escape(costs.format_amount(model.review, model.unit))}. "
+        review = md_escape(costs.format_amount(model.review, model.unit))
+        st.caption(f"On the validation split (whiskers: 95 % intervals); a review costs {review}. "
                    "Costly errors: wrong decisions that cost more than the right one. The majority baseline always "
                    "decides the most frequent training label; the random one picks each class with equal chance.")
     if users.can(state.role(), "set costs"):

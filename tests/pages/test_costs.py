@@ -60,8 +60,9 @@ def test_the_form_saves_through_the_action_and_shows_cost_beside_the_baselines(s
     shown = {m.label: m.value for m in at.metric if m.label.startswith("Expected cost")}
     assert set(shown) == {"Expected cost: model", "Expected cost: majority class", "Expected cost: random (uniform)"}
     model_cost = costs.version_costs(version, saved, majority="yes")["model"]  # numbers from the stored version
-    assert shown["Expected cost: model"].startswith(costs.format_number(model_cost.per(100)) + " ± ")
-    assert all(v.endswith("USD per 100 decisions") for v in shown.values())
+    assert shown["Expected cost: model"] == costs.format_amount(model_cost.per(100), "USD")
+    spread = costs.format_number((model_cost.high - model_cost.low) * 50, like=model_cost.per(100))
+    assert any(md_escape(f"per 100 decisions, ± {spread}") in c.value for c in at.caption)
     # a defaulter approved costs 5 refusals: always refusing is cheaper than the model's most-probable-class decisions
     assert any("The model costs more than always deciding no" in w.value for w in at.warning)
     sentence = next(m.value for m in at.markdown if "costly errors" in m.value)
