@@ -16,7 +16,9 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from hitl_core import batches, complaints, consensus, counterfactual, drift, loop, model_files, users, withdraw
+from hitl_core import (
+    batches, complaints, consensus, counterfactual, drift, loop, model_files, users, withdraw, workshop,
+)
 from hitl_core import brief as briefs
 from hitl_core.brief import Brief
 from hitl_core.complaints import Complaint
@@ -26,6 +28,7 @@ from hitl_core.models import MODEL_KINDS, predict_with_confidence
 from hitl_core.records import (
     Batch,
     EXPLANATION_METHODS, NOT_CHECKED, RETRAIN_POLICIES, VERDICTS, Decision, DecisionRequest, Job, ModelVersion, Project,
+    Round,
 )
 from hitl_core.store import Store, Tx
 
@@ -842,7 +845,8 @@ def withdraw_rows(store: Store, project_id: int, actor: str, row_keys: Sequence[
         keys = withdraw.check_keys(row_keys, dataset.frame.index)
     except ValueError as exc:
         raise InvalidAction(str(exc)) from exc
-    secrets = withdraw.pattern(withdraw.vanishing_values(dataset.frame, keys, project.schema))
+    values = withdraw.vanishing_values(dataset.frame, keys, project.schema)  # the keys and values only they hold
+    secrets = withdraw.pattern(values)
     sharing = [p for p in store.projects() if p.dataset_hash == project.dataset_hash]
     kept = ~dataset.frame.index.isin(keys)
     frame, split = dataset.frame[kept], dataset.split[kept]
@@ -863,7 +867,7 @@ def withdraw_rows(store: Store, project_id: int, actor: str, row_keys: Sequence[
             tx.lock_project(pid)
             for table, n in tx.delete_row_records(pid, keys).items():
                 totals[table] = totals.get(table, 0) + n
-            n_deleted, n_redacted = tx.scrub_events(pid, set(keys), secrets)
+            n_deleted, n_redacted = tx.scrub_events(pid, keys, values, secrets)
             deleted, redacted = deleted + n_deleted, redacted + n_redacted
             tx.cancel_running_jobs(pid, error="cancelled: rows were withdrawn while this job trained on them")
             before = tx.current_version(pid)
@@ -969,3 +973,136 @@ def lease_rows(store: Store, project_id: int, actor: str, candidates: Sequence[s
                     break
         tx.replace_leases(project_id, actor, taken, now + timedelta(seconds=seconds))
         return taken
+
+
+# --------------------------------------------------------------------------- live workshop
+def open_round(store: Store, project_id: int, actor: str, row_key: str) -> Round:
+    """Put one row of the review pool on the shared screen (leads); a round still open in the project is closed.
+
+    Only pool rows: a workshop vote is a label that can train the model, and validation and test
+    labels never change.
+    """
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "run workshop")
+    project = store.project(project_id)
+    key = _pool_row(store, project, row_key, "vote on")
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "run workshop")
+        for earlier in tx.open_workshop_rounds(project_id):
+            _close_round_in(tx, project, earlier, actor)
+        opened = tx.add_workshop_round(project_id, key, actor)
+        tx.add_event(project_id=project_id, actor=actor, action="workshop_open", object=f"row {key}",
+                     after={"round": opened.id})
+        return opened
+
+
+def reveal_round(store: Store, project_id: int, actor: str, round_id: int) -> Round:
+    """Show the room the tally and the model's answer (leads); the answer shown is stored with the round.
+
+    Voting stays open after the reveal: people may change their mind once they see the model, and
+    such a vote records the prediction they saw (so the Team page's automation-bias check sees it).
+    """
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "run workshop")
+    project = store.project(project_id)
+    found = _round(store, project_id, round_id)
+    shown = {}
+    version = store.current_version(project_id)
+    if version is not None and not found.revealed:
+        row = store.load_dataset(project).features.loc[[found.row_key]]
+        answer = predict_with_confidence(store.load_model(project_id, version.version), row,
+                                         project.schema.classes).to_frame().iloc[0]
+        shown = {"model_version": version.version, "predicted_label": str(answer["predicted"]),
+                 "confidence": float(answer["confidence"])}
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "run workshop")
+        current = _open_round_in(tx, project_id, round_id)
+        if current.revealed:
+            return current
+        revealed = tx.set_workshop_round(current.id, revealed_at=datetime.now(timezone.utc), **shown)
+        tx.add_event(project_id=project_id, actor=actor, action="workshop_reveal", object=f"row {current.row_key}",
+                     after={"round": current.id, "votes": revealed.n_votes,
+                            "tally": _tally_json(tx, project, current), **shown})
+        return revealed
+
+
+def close_round(store: Store, project_id: int, actor: str, round_id: int) -> Round:
+    """End a round (leads): no more votes; its votes count now, so the retrain policy is asked once here."""
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "run workshop")
+    project = store.project(project_id)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "run workshop")
+        current = _round(tx, project_id, round_id)
+        if not current.is_open:
+            return current
+        closed = _close_round_in(tx, project, current, actor)
+        if closed.n_votes:
+            _retrain_if_due(tx, tx.project(project_id), actor)
+        return closed
+
+
+def cast_vote(store: Store, project_id: int, actor: str, round_id: int, label: str) -> Round:
+    """Vote on the row on the shared screen (everyone, viewers too): stored as this person's label (kind
+    "workshop"), so consensus counts it as their vote; a second vote in the round replaces the first.
+
+    Accepted while the round is open, before and after the reveal; refused once the lead closed it.
+    """
+    actor = _check_actor(actor)
+    users.authorise(store, actor, "vote")
+    project = store.project(project_id)
+    if label not in project.schema.classes:
+        raise InvalidAction(f"'{label}' is not a class of '{project.schema.target}'; vote one of "
+                            f"{', '.join(project.schema.classes)}.")
+    _, given = store.pool_rows(project)
+    with store.write(project_id) as tx:
+        users.authorise(tx, actor, "vote")
+        current = _open_round_in(tx, project_id, round_id)
+        previous = tx.workshop_vote(current.id, actor)
+        if previous == label:
+            return current
+        latest = tx.latest_decision(project_id, current.row_key, user=actor)
+        before = latest["new_label"] if latest else _given(given.get(current.row_key))
+        predicted = current.predicted_label if current.revealed else None  # what this person could see
+        action = "accept" if label == (predicted if predicted is not None else before) else "override"
+        decision_id = tx.add_decision(project_id, Decision(
+            row_key=current.row_key, new_label=label, action=action, user=actor, old_label=before,
+            predicted_label=predicted, confidence=current.confidence if predicted is not None else None,
+            model_version=current.model_version if predicted is not None else project.current_version,
+            note=f"workshop round #{current.id}", kind="workshop"))
+        tx.put_workshop_vote(current, actor, label, decision_id)
+        tx.add_event(project_id=project_id, actor=actor, action="workshop_vote", object=f"row {current.row_key}",
+                     before={"vote": previous}, after={"vote": label, "round": current.id, "decision": decision_id,
+                                                       "after_reveal": current.revealed})
+        return tx.workshop_round(project_id, current.id)
+
+
+def _round(tx: Tx | Store, project_id: int, round_id: int) -> Round:
+    """The round, or a message saying there is no such round in this project."""
+    found = tx.workshop_round(project_id, int(round_id))
+    if found is None:
+        raise InvalidAction(f"No workshop round #{round_id} in project {project_id}; the lead opens one on the "
+                            "Workshop page.")
+    return found
+
+
+def _open_round_in(tx: Tx, project_id: int, round_id: int) -> Round:
+    """The round, still open; a closed one is refused with what to do instead."""
+    current = _round(tx, project_id, round_id)
+    if not current.is_open:
+        raise InvalidAction(f"Workshop round #{current.id} (row {current.row_key}) is closed; vote on the row the "
+                            "lead has on the shared screen now.")
+    return current
+
+
+def _close_round_in(tx: Tx, project: Project, current: Round, actor: str) -> Round:
+    """Stamp the round closed, with an event carrying its final tally."""
+    closed = tx.set_workshop_round(current.id, closed_at=datetime.now(timezone.utc))
+    tx.add_event(project_id=project.id, actor=actor, action="workshop_close", object=f"row {current.row_key}",
+                 after={"round": current.id, "votes": closed.n_votes, "tally": _tally_json(tx, project, current)})
+    return closed
+
+
+def _tally_json(tx: Tx, project: Project, current: Round) -> dict[str, int]:
+    """The round's votes per class, for the event (read inside the transaction)."""
+    return {k: int(v) for k, v in workshop.tally(tx.workshop_votes(current.id), project.schema.classes).items()}

@@ -173,3 +173,33 @@ class Batch:
     def drifted(self) -> list[str]:
         """Features that drifted in this batch, largest PSI first."""
         return list((self.drift or {}).get("drifted", []))
+
+
+@dataclass(frozen=True)
+class Round:
+    """One row put to the room: open until the lead closes it; the tally is hidden until it is revealed."""
+
+    id: int
+    project_id: int
+    row_key: str
+    opened_by: str
+    opened_at: datetime
+    revealed_at: datetime | None
+    closed_at: datetime | None
+    model_version: int | None = None  # the model's answer as the room saw it, stored at the reveal
+    predicted_label: str | None = None
+    confidence: float | None = None
+    n_votes: int = 0  # people who have voted so far (their labels stay hidden until the reveal)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def revealed(self) -> bool:
+        return self.revealed_at is not None
+
+    @property
+    def status(self) -> str:
+        """Where the round is: voting, revealed (still open: people may change their vote) or closed."""
+        return "closed" if not self.is_open else "revealed" if self.revealed else "voting"

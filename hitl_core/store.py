@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import (
     Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, event,
-    MetaData, delete, func, insert, select, text, update,
+    MetaData, delete, func, insert, or_, select, text, update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -32,7 +32,7 @@ from hitl_core import model_files, withdraw
 from hitl_core.complaints import Complaint
 from hitl_core.data import Dataset, Schema, content_hash
 from hitl_core.models import FittedModel
-from hitl_core.records import Batch, Decision, Event, Job, ModelVersion, Project
+from hitl_core.records import Batch, Decision, Event, Job, ModelVersion, Project, Round
 from hitl_core.users import User
 
 
@@ -291,6 +291,38 @@ class GoldSettingRow(Base):
     rate: Mapped[float] = mapped_column(Float)  # share of the "ask next" batch given to gold rows
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class WorkshopRoundRow(Base):
+    """One row put to the room in a live workshop (hitl_core.workshop)."""
+
+    __tablename__ = "workshop_rounds"
+    __table_args__ = (Index("ix_workshop_rounds_project", "project_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the model's answer shown at the reveal
+    predicted_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WorkshopVoteRow(Base):
+    """A person's current vote in a round (one per person: a new vote replaces it) and the decision it wrote."""
+
+    __tablename__ = "workshop_votes"
+    __table_args__ = (UniqueConstraint("round_id", "user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("workshop_rounds.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    row_key: Mapped[str] = mapped_column(String(200))
+    user: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(200))
+    decision_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 def _to_parquet(frame: pd.DataFrame) -> bytes:
@@ -640,6 +672,24 @@ class Store:
         with self._read() as session:
             return _gold_rate(session, project_id)
 
+    # ---- live workshop
+    def workshop_round(self, project_id: int, round_id: int | None = None) -> Round | None:
+        """The project's newest round (or round ``round_id``) with its vote count, in one query: the shared
+        screen's and the phones' poll."""
+        with self._read() as session:
+            return _newest_round(session, project_id, round_id)
+
+    def workshop_votes(self, round_id: int) -> pd.DataFrame:
+        """Each person's current vote in a round, in the order they were cast: ``user, label, created_at``."""
+        with self._read() as session:
+            return _round_votes(session, round_id)
+
+    def workshop_vote(self, round_id: int, user: str) -> str | None:
+        """This person's vote in the round (None before they vote): what their phone shows."""
+        with self._read() as session:
+            return session.scalar(select(WorkshopVoteRow.label).where(WorkshopVoteRow.round_id == round_id,
+                                                                      WorkshopVoteRow.user == user))
+
     def integrity_ok(self) -> bool:
         """The database's own consistency check (SQLite ``PRAGMA integrity_check``; other servers: reachable)."""
         with self.engine.connect() as connection:
@@ -843,22 +893,31 @@ class Tx:
                 removed[table.name] = removed.get(table.name, 0) + (result.rowcount or 0)
         return removed
 
-    def scrub_events(self, project_id: int, row_keys: set[str], secrets) -> tuple[int, int]:
-        """Delete the project's events about these rows and redact the rest (``secrets``: a regex of the
-        removed values, :func:`hitl_core.withdraw.pattern`); returns (deleted, redacted)."""
-        deleted = redacted = 0
-        for row in self.session.scalars(select(EventRow).where(EventRow.project_id == project_id)):
-            if withdraw.about_rows(row.object, row_keys):
-                self.session.delete(row)
-                deleted += 1
-                continue
-            values = (withdraw.redact(row.object, secrets), withdraw.redact_json(row.before_json, secrets),
-                      withdraw.redact_json(row.after_json, secrets), withdraw.redact(row.note or "", secrets))
-            if values != (row.object, _same_json(row.before_json), _same_json(row.after_json), row.note or ""):
-                row.object, row.before_json, row.after_json, row.note = values
-                redacted += 1
+    def scrub_events(self, project_id: int, row_keys: list[str], values: list[str], secrets) -> tuple[int, int]:
+        """Delete the project's events about these rows ("row <key>") and redact the others that hold one of
+        ``values`` (``secrets``: their regex, :func:`hitl_core.withdraw.pattern`); returns (deleted, redacted).
+
+        Both steps are filtered in SQL, so a project with a million decision events is not read into Python.
+        """
+        objects = withdraw.row_objects(row_keys)
+        deleted = sum(self.session.execute(delete(EventRow).where(
+            EventRow.project_id == project_id, EventRow.object.in_(objects[i:i + 500]))).rowcount or 0
+            for i in range(0, len(objects), 500))
+        terms = withdraw.search_terms(values)
+        columns = (EventRow.object, EventRow.before_json, EventRow.after_json, EventRow.note)
+        redacted: set[int] = set()
+        for i in range(0, len(terms), 50):
+            found = or_(*(c.contains(t, autoescape=True) for t in terms[i:i + 50] for c in columns))
+            for row in self.session.scalars(select(EventRow).where(EventRow.project_id == project_id, found)):
+                texts = (row.object, row.note or "", row.before_json, row.after_json)
+                clean = (withdraw.redact(texts[0], secrets), withdraw.redact(texts[1], secrets),
+                         withdraw.redact_json(texts[2], secrets), withdraw.redact_json(texts[3], secrets))
+                # a value inside a longer token ("12" in "120") is no match: only a real change counts
+                if clean[:2] != texts[:2] or clean[2:] != tuple(withdraw.redact_json(t, None) for t in texts[2:]):
+                    row.object, row.note, row.before_json, row.after_json = clean
+                    redacted.add(row.id)
         self.session.flush()
-        return deleted, redacted
+        return deleted, len(redacted)
 
     def drop_model_files(self, project_id: int, secrets, *, reason: str) -> list[int]:
         """Empty the model file of every version of the project (it may hold removed values) and redact its
@@ -912,6 +971,48 @@ class Tx:
             self.session.add(GoldSettingRow(project_id=project_id, rate=rate, updated_by=actor))
         else:
             row.rate, row.updated_by, row.updated_at = rate, actor, _now()
+        self.session.flush()
+
+    # ---- live workshop
+    def add_workshop_round(self, project_id: int, row_key: str, opened_by: str) -> Round:
+        row = WorkshopRoundRow(project_id=project_id, row_key=row_key, opened_by=opened_by, opened_at=_now())
+        self.session.add(row)
+        self.session.flush()
+        return _round(row, 0)
+
+    def open_workshop_rounds(self, project_id: int) -> list[Round]:
+        rows = self.session.scalars(select(WorkshopRoundRow).where(WorkshopRoundRow.project_id == project_id,
+                                                                   WorkshopRoundRow.closed_at.is_(None)))
+        return [_round(r, _vote_count(self.session, r.id)) for r in rows]
+
+    def workshop_round(self, project_id: int, round_id: int | None = None) -> Round | None:
+        return _newest_round(self.session, project_id, round_id)
+
+    def set_workshop_round(self, round_id: int, **values: object) -> Round:
+        """Stamp ``revealed_at`` (with the model's answer) or ``closed_at``."""
+        row = self.session.get(WorkshopRoundRow, round_id)
+        for key, value in values.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return _round(row, _vote_count(self.session, row.id))
+
+    def workshop_votes(self, round_id: int) -> pd.DataFrame:
+        return _round_votes(self.session, round_id)
+
+    def workshop_vote(self, round_id: int, user: str) -> str | None:
+        return self.session.scalar(select(WorkshopVoteRow.label).where(WorkshopVoteRow.round_id == round_id,
+                                                                       WorkshopVoteRow.user == user))
+
+    def put_workshop_vote(self, workshop_round: Round, user: str, label: str, decision_id: int) -> None:
+        """This person's vote in the round is now ``label`` (replacing an earlier one)."""
+        row = self.session.scalars(select(WorkshopVoteRow).where(WorkshopVoteRow.round_id == workshop_round.id,
+                                                                 WorkshopVoteRow.user == user)).first()
+        if row is None:
+            self.session.add(WorkshopVoteRow(round_id=workshop_round.id, project_id=workshop_round.project_id,
+                                             row_key=workshop_round.row_key, user=user, label=label,
+                                             decision_id=decision_id, created_at=_now()))
+        else:
+            row.label, row.decision_id, row.created_at = label, decision_id, _now()
         self.session.flush()
 
     # ---- versions
@@ -1100,6 +1201,34 @@ def _count_decisions_after(session: Session, project_id: int, decision_id: int) 
                                                      AnnotationRow.id > decision_id)) or 0
 
 
+def _vote_count(session: Session, round_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(WorkshopVoteRow)
+                          .where(WorkshopVoteRow.round_id == round_id)) or 0
+
+
+def _round_votes(session: Session, round_id: int) -> pd.DataFrame:
+    query = (select(WorkshopVoteRow.user, WorkshopVoteRow.label, WorkshopVoteRow.created_at)
+             .where(WorkshopVoteRow.round_id == round_id).order_by(WorkshopVoteRow.created_at, WorkshopVoteRow.id))
+    return pd.DataFrame(session.execute(query).all(), columns=["user", "label", "created_at"])
+
+
+def _newest_round(session: Session, project_id: int, round_id: int | None = None) -> Round | None:
+    votes = (select(func.count()).select_from(WorkshopVoteRow)
+             .where(WorkshopVoteRow.round_id == WorkshopRoundRow.id).scalar_subquery())
+    query = select(WorkshopRoundRow, votes).where(WorkshopRoundRow.project_id == project_id)
+    if round_id is not None:
+        query = query.where(WorkshopRoundRow.id == round_id)
+    found = session.execute(query.order_by(WorkshopRoundRow.id.desc()).limit(1)).first()
+    return None if found is None else _round(found[0], found[1])
+
+
+def _round(row: WorkshopRoundRow, n_votes: int) -> Round:
+    return Round(id=row.id, project_id=row.project_id, row_key=row.row_key, opened_by=row.opened_by,
+                 opened_at=row.opened_at, revealed_at=row.revealed_at, closed_at=row.closed_at,
+                 model_version=row.model_version, predicted_label=row.predicted_label, confidence=row.confidence,
+                 n_votes=int(n_votes))
+
+
 def _has_users(session: Session) -> bool:
     return session.scalars(select(UserRow.id).limit(1)).first() is not None
 
@@ -1114,11 +1243,6 @@ def _complaint(row: ComplaintRow) -> Complaint:
                      created_by=row.created_by, created_at=row.created_at, status=row.status,
                      resolved_by=row.resolved_by, resolved_at=row.resolved_at, resolution=row.resolution,
                      resolution_note=row.resolution_note or "", decision_id=row.decision_id)
-
-
-def _same_json(text: str | None) -> str | None:
-    """JSON text as :func:`hitl_core.withdraw.redact_json` writes it, to tell a real change from re-encoding."""
-    return withdraw.redact_json(text, None)
 
 
 def _gold_rate(session: Session, project_id: int) -> float:
