@@ -1004,16 +1004,13 @@ class Tx:
                                                                        WorkshopVoteRow.user == user))
 
     def put_workshop_vote(self, workshop_round: Round, user: str, label: str, decision_id: int) -> None:
-        """This person's vote in the round is now ``label`` (replacing an earlier one)."""
-        row = self.session.scalars(select(WorkshopVoteRow).where(WorkshopVoteRow.round_id == workshop_round.id,
-                                                                 WorkshopVoteRow.user == user)).first()
-        if row is None:
-            self.session.add(WorkshopVoteRow(round_id=workshop_round.id, project_id=workshop_round.project_id,
-                                             row_key=workshop_round.row_key, user=user, label=label,
-                                             decision_id=decision_id, created_at=_now()))
-        else:
-            row.label, row.decision_id, row.created_at = label, decision_id, _now()
-        self.session.flush()
+        """This person's vote in the round is now ``label`` (an earlier one is deleted: one row per person)."""
+        self.session.execute(delete(WorkshopVoteRow).where(WorkshopVoteRow.round_id == workshop_round.id,
+                                                           WorkshopVoteRow.user == user))
+        self.session.add(WorkshopVoteRow(round_id=workshop_round.id, project_id=workshop_round.project_id,
+                                         row_key=workshop_round.row_key, user=user, label=label,
+                                         decision_id=decision_id, created_at=_now()))
+        self.session.flush()  # a new id, so the newest vote id is a watermark the screens can cache by
 
     # ---- versions
     def current_version(self, project_id: int) -> ModelVersion | None:
@@ -1213,20 +1210,23 @@ def _round_votes(session: Session, round_id: int) -> pd.DataFrame:
 
 
 def _newest_round(session: Session, project_id: int, round_id: int | None = None) -> Round | None:
-    votes = (select(func.count()).select_from(WorkshopVoteRow)
-             .where(WorkshopVoteRow.round_id == WorkshopRoundRow.id).scalar_subquery())
-    query = select(WorkshopRoundRow, votes).where(WorkshopRoundRow.project_id == project_id)
+    def of_round(column):  # a correlated subquery over the round's votes
+        return select(column).where(WorkshopVoteRow.round_id == WorkshopRoundRow.id).scalar_subquery()
+
+    query = select(WorkshopRoundRow, of_round(func.count(WorkshopVoteRow.id)),
+                   of_round(func.coalesce(func.max(WorkshopVoteRow.id), 0))).where(
+        WorkshopRoundRow.project_id == project_id)
     if round_id is not None:
         query = query.where(WorkshopRoundRow.id == round_id)
     found = session.execute(query.order_by(WorkshopRoundRow.id.desc()).limit(1)).first()
-    return None if found is None else _round(found[0], found[1])
+    return None if found is None else _round(found[0], found[1], found[2])
 
 
-def _round(row: WorkshopRoundRow, n_votes: int) -> Round:
+def _round(row: WorkshopRoundRow, n_votes: int, last_vote: int = 0) -> Round:
     return Round(id=row.id, project_id=row.project_id, row_key=row.row_key, opened_by=row.opened_by,
                  opened_at=row.opened_at, revealed_at=row.revealed_at, closed_at=row.closed_at,
                  model_version=row.model_version, predicted_label=row.predicted_label, confidence=row.confidence,
-                 n_votes=int(n_votes))
+                 n_votes=int(n_votes), last_vote=int(last_vote))
 
 
 def _has_users(session: Session) -> bool:

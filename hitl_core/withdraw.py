@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -23,6 +23,7 @@ from hitl_core.model_files import UntrustedModel
 MODEL_WITHDRAWN = "withdrawn"  # model_versions.model_format of a version whose model file was dropped
 REDACTED = "[withdrawn]"
 ROW_COLUMNS = ("project_id", "row_key")
+MIN_ANYWHERE = 6  # values this long are distinctive: redacted inside longer words too
 _ROW_OBJECT = "row "  # events about one row name it "row <key>" (hitl_core.actions)
 
 
@@ -98,11 +99,15 @@ def vanishing_values(frame: pd.DataFrame, keys: Sequence[str], schema: Schema) -
 
 
 def pattern(values: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex matching any of ``values`` as a whole token ("row 12", "L-1042," but not inside "120")."""
+    """One regex matching any of ``values``: a value of ``MIN_ANYWHERE`` characters or more wherever it occurs
+    ("Welders" holds "Welder"), a shorter one only as a whole token ("row 12", not inside "120")."""
     if not values:
         return None
-    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
-    return re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])")
+    ordered = sorted(values, key=len, reverse=True)
+    anywhere = "|".join(re.escape(v) for v in ordered if len(v) >= MIN_ANYWHERE)
+    short = "|".join(re.escape(v) for v in ordered if len(v) < MIN_ANYWHERE)
+    parts = ([anywhere] if anywhere else []) + ([rf"(?<![0-9A-Za-z])(?:{short})(?![0-9A-Za-z])"] if short else [])
+    return re.compile("|".join(f"(?:{p})" for p in parts))
 
 
 def redact(value: object, secrets: re.Pattern[str] | None) -> object:
@@ -129,6 +134,11 @@ def redact_json(text: str | None, secrets: re.Pattern[str] | None) -> str | None
     return json.dumps(redact(parsed, secrets))
 
 
-def about_rows(object_text: str, keys: Collection[str]) -> bool:
-    """Whether an event is about one of the rows ("row <key>"): such an event is deleted, not redacted."""
-    return object_text.startswith(_ROW_OBJECT) and object_text[len(_ROW_OBJECT):] in keys
+def row_objects(keys: Sequence[str]) -> list[str]:
+    """The ``events.object`` of events about these rows ("row <key>"): deleted, not redacted."""
+    return [f"{_ROW_OBJECT}{k}" for k in keys]
+
+
+def search_terms(values: Sequence[str]) -> list[str]:
+    """Each value as stored text may hold it: itself, and JSON's escaped form ("Zoë" is "Zo\\u00eb" in an event)."""
+    return list(dict.fromkeys(t for v in values for t in (v, json.dumps(v)[1:-1])))

@@ -115,7 +115,9 @@ def test_the_next_version_trains_without_the_rows_and_is_current(store: Store) -
 def test_the_event_counts_the_withdrawal_but_names_no_row_or_value(store: Store) -> None:
     project = _project(store)
     _touch_every_table(store, project)
-    actions.withdraw_rows(store, project.id, "ana", SUBJECTS, f"{SUBJECTS[1]} asked on the phone")
+    actions.set_current_version(store, project.id, "ana", version=1, reason=f"{SUBJECTS[2]} complained; "
+                                                                           f"{PLANTED}s look off, not {PLANTED}X")
+    done = actions.withdraw_rows(store, project.id, "ana", SUBJECTS, f"{SUBJECTS[1]} asked on the phone")
 
     events = store.events(project.id)
     trail = events.to_json(date_format="iso")
@@ -124,6 +126,9 @@ def test_the_event_counts_the_withdrawal_but_names_no_row_or_value(store: Store)
     after = json.loads(event["after"])
     assert event["actor"] == "ana" and after["withdrawn"] == 3 and after["records_deleted"] == 3  # a decision and two complaints
     assert event["note"] == f"{withdraw.REDACTED} asked on the phone"
+    assert done.events_redacted == 1  # the rollback's reason: about the project, so kept, with the values redacted
+    assert events.query("action == 'rollback'")["note"].tolist() == [
+        f"{withdraw.REDACTED} complained; {withdraw.REDACTED}s look off, not {withdraw.REDACTED}X"]
     assert not (events["object"].str.startswith("row ") & events["object"].str[4:].isin(SUBJECTS)).any()
     labels = export.export(store, project.id, "labels")
     assert not labels["row_key"].isin(SUBJECTS).any()
@@ -228,12 +233,17 @@ def test_vanishing_values_are_the_keys_and_the_categories_only_those_rows_have()
     assert not set(schema.classes) & set(values) and "full_time" not in values
 
 
-def test_redaction_replaces_whole_tokens_only() -> None:
-    secrets = withdraw.pattern(["12", "L-1042"])
-    assert withdraw.redact("row 12 and L-1042, not 120 or AL-10421", secrets) == \
-        "row [withdrawn] and [withdrawn], not 120 or AL-10421"
-    assert withdraw.redact({"groups": ["12", 12, {"L-1042": 1}]}, secrets) == \
+def test_short_values_are_redacted_as_whole_tokens_and_long_ones_anywhere() -> None:
+    secrets = withdraw.pattern(["12", "L-104", "Welder"])
+    assert withdraw.redact("row 12 and L-104, not 120 or AL-1041; Welders", secrets) == \
+        "row [withdrawn] and [withdrawn], not 120 or AL-1041; [withdrawn]s"
+    assert withdraw.redact({"groups": ["12", 12, {"L-104": 1}]}, secrets) == \
         {"groups": ["[withdrawn]", 12, {"[withdrawn]": 1}]}
+
+
+def test_values_are_searched_as_stored_text_and_json_escapes() -> None:
+    assert withdraw.search_terms(["Zoë", "plain"]) == ["Zoë", "Zo\\u00eb", "plain"]
+    assert json.dumps({"group": "Zoë"}).find(withdraw.search_terms(["Zoë"])[1]) > 0
 
 
 def test_row_tables_are_found_from_the_schema_not_a_list(store: Store) -> None:
