@@ -477,7 +477,8 @@ def label_savings(result: dict, *, target: str = "labels_to_99", against: str = 
             sentence = (f"Neither {name(strategy)} nor {name(against)} reached {level} of full-label accuracy "
                         f"within {spent} labels.")
         if repeats >= 2 and mine is not None and theirs is not None:
-            sentence = sentence[:-1] + (f"; across {repeats} repeats the ranges do not overlap "
+            sentence = sentence[:-1] + (f"; across {repeats} repeats the ranges "
+                                        f"{'overlap' if _overlap(mine, theirs) else 'do not overlap'} "
                                         f"({_range(mine)} vs {_range(theirs)}).")
         elif repeats == 1 and (needed is not None or base is not None):
             sentence = sentence[:-1] + " (one run each: add repeats to see whether the difference holds)."

@@ -169,6 +169,12 @@ def test_overlapping_intervals_say_there_is_no_clear_difference() -> None:
     assert "the ranges do not overlap (60–100 vs 120–180)" in sentence
     [sentence] = label_savings(_result([60, 80], [120, None]))
     assert sentence.startswith("margin reached") and "120–beyond the budget" in sentence
+    neither = _result([None, 100, None], [None, None, 120])
+    for summary in neither["strategies"].values():
+        summary["labels_to_99"] = None  # the averaged curves never got there; single repeats did
+    [sentence] = label_savings(neither)
+    assert sentence.startswith("Neither margin nor random reached 99 %")
+    assert sentence.endswith("the ranges overlap (100–beyond the budget vs 120–beyond the budget).")
     [sentence] = label_savings(_result([60], [120]))
     assert sentence.endswith("(one run each: add repeats to see whether the difference holds).")
 
