@@ -50,11 +50,11 @@ def similar_cases(project: Project, version: ModelVersion, row_key: str, predict
                "is a closer case. Labels are people's latest decisions, else the given label.")
     if found.empty:
         return
-    st.dataframe(found[["row", "label", "distance", "decided_by", "decided_at", "note"]], hide_index=True,
-                 key=f"similar_{row_key}_v{version.version}", column_config={
+    when = found["decided_at"].dt.strftime("%Y-%m-%d %H:%M UTC").fillna("")  # a given label has no date
+    st.dataframe(found[["row", "label", "distance", "decided_by", "note"]].assign(when=when), hide_index=True,
+                 key=f"similar_{row_key}_v{version.version}", column_order=(
+                     "row", "label", "distance", "decided_by", "when", "note"), column_config={
                      "row": st.column_config.TextColumn("row"),
                      "distance": st.column_config.NumberColumn("distance", format="%.3f"),
                      "decided_by": st.column_config.TextColumn("decided by"),
-                     "decided_at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm",
-                                                                   timezone="UTC"),
                  })
