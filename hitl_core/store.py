@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -567,6 +568,8 @@ class Store:
                 time.sleep(0.1)
             cursor.close()
             return busy == 0
+        except sqlite3.OperationalError:  # a writer held the file past the busy timeout: the change itself is made
+            return False
         finally:
             raw.close()
 
@@ -1010,7 +1013,7 @@ class Tx:
         self.session.add(WorkshopVoteRow(round_id=workshop_round.id, project_id=workshop_round.project_id,
                                          row_key=workshop_round.row_key, user=user, label=label,
                                          decision_id=decision_id, created_at=_now()))
-        self.session.flush()  # a new id, so the newest vote id is a watermark the screens can cache by
+        self.session.flush()
 
     # ---- versions
     def current_version(self, project_id: int) -> ModelVersion | None:
@@ -1214,7 +1217,7 @@ def _newest_round(session: Session, project_id: int, round_id: int | None = None
         return select(column).where(WorkshopVoteRow.round_id == WorkshopRoundRow.id).scalar_subquery()
 
     query = select(WorkshopRoundRow, of_round(func.count(WorkshopVoteRow.id)),
-                   of_round(func.coalesce(func.max(WorkshopVoteRow.id), 0))).where(
+                   of_round(func.coalesce(func.max(WorkshopVoteRow.decision_id), 0))).where(
         WorkshopRoundRow.project_id == project_id)
     if round_id is not None:
         query = query.where(WorkshopRoundRow.id == round_id)

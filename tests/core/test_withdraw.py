@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import MetaData, func, select
 
-from hitl_core import actions, complaints, export, loop, users, withdraw
+from hitl_core import actions, complaints, export, jobs, loop, users, withdraw
 from hitl_core.data import check
 from hitl_core.records import DecisionRequest
 from hitl_core.samples import load_sample
@@ -262,3 +262,19 @@ def test_a_withdrawn_row_leaves_the_complaint_queue(store: Store) -> None:
     assert complaints.open_rows(store.complaints(project.id)) == []
     assert loop.effective_labels(store.load_dataset(store.project(project.id)).labels,
                                  store.decisions(project.id)).index.isin([key]).sum() == 0
+
+
+def test_a_version_trained_on_the_old_rows_while_withdrawing_is_discarded(store: Store) -> None:
+    project = _project(store)
+    job = actions.request_retrain(store, project.id, "ana")
+    claimed = jobs.claim(store, "worker-1")
+    assert claimed is not None and claimed.id == job.id
+    stale = loop.train_snapshot(store, store.project(project.id))  # the worker read the rows before they went
+
+    done = actions.withdraw_rows(store, project.id, "ana", SUBJECTS, "request")
+
+    assert actions.record_version(store, project.id, stale, actor="worker-1", trigger="correction", job=claimed,
+                                  worker="worker-1") is None
+    assert store.current_version(project.id).version == done.new_versions[project.id]
+    assert [j.status for j in store.jobs(project.id)] == ["failed"]
+    assert "withdrawn" in store.jobs(project.id)[0].error
