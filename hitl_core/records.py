@@ -190,6 +190,7 @@ class Round:
     predicted_label: str | None = None
     confidence: float | None = None
     n_votes: int = 0  # people who have voted so far (their labels stay hidden until the reveal)
+    last_vote: int = 0  # the newest vote's decision id: moves with every vote, so screens re-read votes only then
 
     @property
     def is_open(self) -> bool:

@@ -180,3 +180,15 @@ def test_the_explanation_in_words_names_the_strongest_features_with_their_direct
     words = workshop.explanation_words(contributions, values, "approved")
     assert words == ("What moved the model most: age = 23 (towards approved); income = 52,000 (away from approved); "
                      "city = <b>Oslo</b> (towards approved).")
+
+
+def test_the_poll_reads_the_count_and_a_watermark_that_moves_with_every_vote(room) -> None:
+    store, project = room
+    a, b = project.schema.classes[:2]
+    opened = actions.open_round(store, project.id, "lea", _pool_key(store, project))
+    assert (store.workshop_round(project.id).n_votes, store.workshop_round(project.id).last_vote) == (0, 0)
+    actions.cast_vote(store, project.id, "vic", opened.id, a)
+    first = store.workshop_round(project.id)
+    actions.cast_vote(store, project.id, "vic", opened.id, b)  # a changed vote: same count, new watermark
+    second = store.workshop_round(project.id)
+    assert first.n_votes == second.n_votes == 1 and second.last_vote > first.last_vote
