@@ -287,3 +287,21 @@ def test_the_model_against_always_deciding_the_majority_class_in_words():
     assert dearer.startswith("The model costs more than always deciding no") and "cheapest threshold" in dearer
     unclear = costs.baseline_sentence({"model": cost(0.5, 0.1), "majority": cost(0.55, 0.1)}, "no")
     assert unclear.startswith("No clear difference") and "intervals overlap" in unclear
+
+
+def test_only_leads_and_admins_set_costs(store: Store, wine, wine_schema):
+    from hitl_core import users
+    from tests.core.helpers import start_wine
+
+    project, _ = start_wine(store, wine, wine_schema)
+    actions.add_user(store, ACTOR, name="root", role="admin", password="root password")
+    for name, role in (("lea", "lead"), ("ann", "annotator"), ("vic", "viewer")):
+        actions.add_user(store, "root", name=name, role=role, password=f"{name} password")
+    classes = project.schema.classes
+    model = CostModel(classes, tuple(tuple(0.0 if t == p else 1.0 for p in classes) for t in classes), review=0.5)
+    for name, role in (("ann", "annotator"), ("vic", "viewer")):
+        with pytest.raises(users.PermissionDenied, match=f"permission denied: {role} may not set costs"):
+            actions.set_costs(store, project.id, name, model)
+    assert costs.project_costs(store, project.id) is None
+    actions.set_costs(store, project.id, "lea", model)
+    assert costs.project_costs(store, project.id) == model
