@@ -348,15 +348,22 @@ def test_threshold_changes_the_queue_and_is_stored_through_the_write_path(start_
 
 # --------------------------------------------------------------------------- what the reviewer sees
 def test_sensitive_and_id_columns_are_shown_and_pii_never(start_app, database_url):
+    """Local mode has no verified person: personal data is masked (a signed-in admin sees it: test_review_team)."""
     at = _review(start_app)
+    store = Store(database_url)
+    emails = store.load_dataset(store.project(1)).frame["email"].astype(str)
+    store.engine.dispose()
     table = _table(at).value
     assert table.index.name == "application_id"
     assert {"gender", "group"} <= set(table.columns)
     values = _frame(at, "role")
     assert {"application_id", "gender", "group"} <= set(values["column"])
     assert values.loc[values["column"] == "application_id", "value"].item() == _open_key(at)
+    assert values.loc[values["column"] == "email", "value"].tolist() == ["•••"]
+    assert "email" not in table.columns
     for frame in (d.value for d in at.dataframe):
-        assert "email" not in frame.columns and "email" not in frame.to_string()
+        text = frame.to_string()
+        assert not any(address in text for address in emails)
     assert not any("@example.org" in str(e.value) for e in at.markdown)
 
 
