@@ -419,15 +419,21 @@ def set_gold_rate(store: Store, project_id: int, actor: str, rate: float) -> flo
 
 # --------------------------------------------------------------------------- versions
 def record_version(store: Store, project_id: int, trained: loop.TrainedVersion, *, actor: str, trigger: str,
-                   job: Job | None = None, worker: str | None = None) -> ModelVersion | None:
+                   job: Job | None = None, worker: str | None = None,
+                   trained_on: str | None = None) -> ModelVersion | None:
     """Store a trained version; it becomes current only if it includes every decision the current one does.
 
     A version from a job that is no longer this worker's (its lease expired and another worker
-    took it) is discarded: ``None``. A version trained on an older snapshot than the current one
-    is stored as *superseded*, with the reason, and the project keeps its model.
+    took it, or a withdrawal cancelled it) is discarded: ``None``. A version trained on an older
+    snapshot than the current one is stored as *superseded*, with the reason, and the project keeps
+    its model. ``trained_on``: the dataset hash it was trained on; refused if the project's rows
+    changed since (a withdrawal must not come back inside a model file).
     """
     stored = model_files.dumps(trained.model)  # before the lock: serialising a forest takes a while
     with store.write(project_id) as tx:
+        if trained_on is not None and tx.project(project_id).dataset_hash != trained_on:
+            raise InvalidAction("The project's rows changed while this version trained (rows were withdrawn or "
+                                "added); nothing was stored: retrain again.")
         if job is not None and not tx.owns_job(job.id, worker):
             tx.add_event(project_id=project_id, actor=actor, action="version_discarded", object=f"job {job.id}",
                          after={"reason": "the job was taken over by another worker after its lease expired"})
@@ -506,7 +512,8 @@ def retrain(store: Store, project_id: int, actor: str, *, trigger: str, dataset:
         users.authorise(tx, actor, "retrain")
     project = store.project(project_id)
     trained = loop.train_snapshot(store, project, dataset=dataset, threads=threads)
-    return record_version(store, project_id, trained, actor=actor, trigger=trigger)
+    return record_version(store, project_id, trained, actor=actor, trigger=trigger,
+                          trained_on=project.dataset_hash if dataset is None else None)
 
 
 def create_project(store: Store, actor: str, *, name: str, source: str, frame: pd.DataFrame, schema: Schema,

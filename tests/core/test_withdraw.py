@@ -278,3 +278,13 @@ def test_a_version_trained_on_the_old_rows_while_withdrawing_is_discarded(store:
     assert store.current_version(project.id).version == done.new_versions[project.id]
     assert [j.status for j in store.jobs(project.id)] == ["failed"]
     assert "withdrawn" in store.jobs(project.id)[0].error
+
+
+def test_a_direct_retrain_on_the_old_rows_is_refused_after_a_withdrawal(store: Store) -> None:
+    project = _project(store)
+    stale = loop.train_snapshot(store, store.project(project.id))
+    actions.withdraw_rows(store, project.id, "ana", SUBJECTS, "request")
+    with pytest.raises(actions.InvalidAction, match="rows changed while this version trained"):
+        actions.record_version(store, project.id, stale, actor="ana", trigger="manual",
+                               trained_on=project.dataset_hash)
+    assert store.current_version(project.id).version == 2
