@@ -119,7 +119,8 @@ if st.toggle("Show confidence and triage: what the threshold costs and buys", ke
     curve = state.triage(project.id, version.version, human)
     chart_right.plotly_chart(charts.triage_curve(curve, threshold=threshold), width="stretch")
     chart_right.caption("On validation: each threshold sends the rows below it to a person. The left end is the "
-                        "model alone, the right end people alone.")
+                        "model alone, the right end people alone. What each threshold costs, and the cheapest, "
+                        "is on the Metrics page once the project's costs are set.")
 
 strategy_col, batch_col = st.columns([3, 1])
 strategy = strategy_col.selectbox(
