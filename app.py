@@ -18,6 +18,7 @@ pages = {
         st.Page("pages/explain.py", title="Explain", icon=":material/insights:"),
         st.Page("pages/audit.py", title="Audit trail", icon=":material/history:"),
         st.Page("pages/team.py", title="Team", icon=":material/groups:"),
+        st.Page("pages/workshop.py", title="Workshop", icon=":material/how_to_vote:"),
     ],
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from hitl_core import agreement
+from hitl_core.markup import plotly_text
 
 SHOWN_FEATURES = 3  # reasons named in the explanation sentence: a room reads three, not twelve
 
@@ -88,6 +90,20 @@ class Result:
         return text + "."
 
 
+def tally_chart(result: Result) -> go.Figure:
+    """The room's votes per class as large bars, the model's class marked, readable from the back of the room."""
+    names = [plotly_text(c) for c in result.tally.index]
+    colours = ["#ff7f0e" if c == result.predicted else "#1f77b4" for c in result.tally.index]
+    fig = go.Figure(go.Bar(x=names, y=result.tally.to_numpy(), marker_color=colours, text=result.tally.to_numpy(),
+                           textposition="outside", textfont=dict(size=28), cliponaxis=False))
+    title = "Votes" if result.predicted is None else f"Votes (orange: the model's answer, {plotly_text(result.predicted)})"
+    fig.update_layout(title=dict(text=title, font=dict(size=22)), template="plotly_white", height=380,
+                      margin=dict(l=10, r=10, t=60, b=10), xaxis=dict(tickfont=dict(size=24)),
+                      yaxis=dict(title="people", dtick=1, rangemode="tozero",
+                                 range=[0, max(1, int(result.tally.max())) * 1.25]), bargap=0.3)
+    return fig
+
+
 def explanation_words(contributions: pd.Series, feature_values: pd.Series, class_name: str, *,
                       k: int = SHOWN_FEATURES) -> str:
     """The top SHAP contributions in words, for a room that will not read a waterfall chart.
@@ -100,12 +116,12 @@ def explanation_words(contributions: pd.Series, feature_values: pd.Series, class
     top = contributions.reindex(contributions.abs().sort_values(ascending=False, kind="stable").index)[:k]
     if top.empty or not top.abs().sum():
         return f"No single feature moves the model's score for {class_name} on this row."
-    parts = [f"{name} = {_value(feature_values.get(name))} ({'towards' if value > 0 else 'away from'} {class_name})"
+    parts = [f"{name} = {value_text(feature_values.get(name))} ({'towards' if value > 0 else 'away from'} {class_name})"
              for name, value in top.items() if value]
     return f"What moved the model most: {'; '.join(parts)}."
 
 
-def _value(value: object) -> str:
+def value_text(value: object) -> str:
     """A feature value as people read it: 52,000 not 52000.0; missing as "missing"."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "missing"

@@ -327,14 +327,14 @@ def through_frame(page_file: str) -> None:
     """
     if not st.session_state.get(FRAME_KEY):
         st.session_state[DEEP_LINK_KEY] = f"pages/{Path(page_file).name}"
-        st.switch_page("app.py")
+        st.switch_page("app.py", query_params=st.query_params.to_dict())  # a switch clears the link's query
 
 
 def mark_frame_and_follow_deep_link() -> None:
     """Called by app.py after st.navigation: this session now runs through the frame."""
     st.session_state[FRAME_KEY] = True
     if link := st.session_state.pop(DEEP_LINK_KEY, None):
-        st.switch_page(link)
+        st.switch_page(link, query_params=st.query_params.to_dict())
 
 
 def ranked_pool(project_id: int, version: int, last_decision_id: int, strategy: str,

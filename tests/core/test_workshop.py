@@ -192,3 +192,12 @@ def test_the_poll_reads_the_count_and_a_watermark_that_moves_with_every_vote(roo
     actions.cast_vote(store, project.id, "vic", opened.id, b)  # a changed vote: same count, new watermark
     second = store.workshop_round(project.id)
     assert first.n_votes == second.n_votes == 1 and second.last_vote > first.last_vote
+
+
+def test_the_tally_chart_escapes_class_names_and_marks_the_model() -> None:
+    votes = _votes("<a href='x'>yes</a>", "no", "no")
+    classes = ("no", "<a href='x'>yes</a>")
+    fig = workshop.tally_chart(workshop.Result(workshop.tally(votes, classes), math.nan, "no", 0.7))
+    bar = fig.data[0]
+    assert list(bar.x) == ["no", "&lt;a href='x'&gt;yes&lt;/a&gt;"] and list(bar.y) == [2, 1]
+    assert list(bar.marker.color) == ["#ff7f0e", "#1f77b4"]
