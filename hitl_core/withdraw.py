@@ -37,7 +37,7 @@ class Withdrawal:
 
     project_ids: tuple[int, ...]
     n_rows: int
-    removed: dict[str, int] = field(default_factory=dict)  # table → rows deleted (the dataset counted as "dataset")
+    removed: dict[str, int] = field(default_factory=dict)  # table → records about the rows deleted
     events_deleted: int = 0
     events_redacted: int = 0
     dropped_versions: dict[int, list[int]] = field(default_factory=dict)  # project → versions without a model now
@@ -49,7 +49,7 @@ class Withdrawal:
         projects = ", ".join(f"#{p}" for p in self.project_ids)
         dropped = sum(len(v) for v in self.dropped_versions.values())
         text = (f"Withdrew {self.n_rows:,} row(s) from project(s) {projects}: removed from the dataset and "
-                f"{sum(n for t, n in self.removed.items() if t != 'dataset'):,} stored record(s) about them, "
+                f"{sum(self.removed.values()):,} stored record(s) about them, "
                 f"{self.events_deleted:,} audit event(s) about them deleted and {self.events_redacted:,} redacted; "
                 f"{dropped:,} older model file(s) dropped (they could hold the removed values). New version(s): "
                 + ", ".join(f"v{v} of #{p}" for p, v in self.new_versions.items()) + ".")

@@ -83,7 +83,8 @@ def test_kept_resolution_is_recorded_and_in_both_exports(store: Store, wine: Sam
     labels = export.export(store, project.id, "labels").set_index("row_key")
     assert labels.loc[key, ["complaints", "open_complaints", "complaint_outcome", "complaint_resolved_by",
                             "complaint_note"]].tolist() == [1, 0, "kept", "lena", "the assay confirms it"]
-    assert (labels.drop(index=key)["complaints"] == 0).all() and (labels.drop(index=key)["complaint_outcome"] == "").all()
+    others = labels.drop(index=key)
+    assert (others["complaints"] == 0).all() and (others["complaint_outcome"] == "").all()
     events = store.events(project.id)
     trail = events[events["object"] == f"row {key}"][["actor", "action", "note"]].values.tolist()
     assert trail == [["vic", "complaint", "my wine is not class_0"],
