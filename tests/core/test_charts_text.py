@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from hitl_core import charts
+from hitl_core import charts, story
 from hitl_core.explain import Explanation
 from hitl_core.fairness import fairness_report, human_fairness
 
@@ -117,6 +117,10 @@ BUILDERS: dict[str, Callable[[], go.Figure]] = {
     "group_rates": lambda: charts.group_rates(_report()),
     "human_rates": lambda: charts.human_rates(_human()),
     "mitigation_tradeoff": lambda: charts.mitigation_tradeoff(_mitigation()),
+    "accuracy_story": lambda: charts.accuracy_story(
+        story.Accuracy(version=2, accuracy=0.7, low=0.65, high=0.75, n=400, majority=0.55, majority_class=LINK)),
+    "drivers_bar": lambda: charts.drivers_bar([story.Driver(FEATURE, 0.3, "toward"),
+                                               story.Driver(OTHER, 0.1, "mixed", toward=VALUE, against=BOLD)], LINK),
 }
 
 
