@@ -113,6 +113,7 @@ class ReviewEffect:
     before: Accuracy | None  # the last version trained without human labels
     now: Accuracy | None  # the current version
     now_has_labels: bool  # the current version was trained with human labels
+    set_aside: int | None = None  # newest version trained on their labels, when an older one is current
 
     @property
     def change(self) -> float | None:
@@ -133,6 +134,9 @@ class ReviewEffect:
         text = (f"{who.capitalize()} reviewed {self.n_reviewed:,} prediction{'s' if self.n_reviewed != 1 else ''} "
                 f"and changed {self.n_changed:,} ({pct(self.n_changed / self.n_reviewed)}).")
         change = self.change
+        if change is None and self.set_aside is not None:
+            return (f"{text} The current model (v{self.now.version if self.now else '?'}) does not include their "
+                    f"labels: v{self.set_aside}, trained on them, is not the current one (see the Versions page).")
         if change is None:
             return f"{text} No model has been trained on their labels yet: retrain on the Review page to see the effect."
         before, now = self.before, self.now
@@ -159,10 +163,12 @@ def review_effect(versions: Sequence[ModelVersion], current: ModelVersion, decis
         n_people = int(decisions["user"].nunique())
     unlabelled = [v for v in versions if v.n_human_labels == 0 and v.version <= current.version]
     before = unlabelled[-1] if unlabelled else min(versions, key=lambda v: v.version)
+    labelled = [v.version for v in versions if v.n_human_labels > 0]
     return ReviewEffect(n_reviewed=n_reviewed, n_changed=n_changed, n_people=n_people,
                         before=accuracy(before, n_test, majority_class=majority_class),
                         now=accuracy(current, n_test, majority_class=majority_class),
-                        now_has_labels=current.n_human_labels > 0)
+                        now_has_labels=current.n_human_labels > 0,
+                        set_aside=max(labelled) if labelled and current.n_human_labels == 0 else None)
 
 
 # --------------------------------------------------------------------------- fairness

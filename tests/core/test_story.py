@@ -87,6 +87,12 @@ def test_a_change_inside_the_margin_of_error_is_hedged():
     assert "within the" in effect.sentence() and "no clear change yet" in effect.sentence()
 
 
+def test_a_rollback_past_the_labels_says_the_current_model_does_not_include_them():
+    versions = [_version(1, 0.70), _version(2, 0.75, human=4)]
+    text = story.review_effect(versions, versions[0], _decisions([("a", "ana", "yes", "no")]), 400).sentence()
+    assert "The current model (v1) does not include their labels: v2, trained on them" in text
+
+
 def test_the_review_sentence_changes_with_the_numbers():
     versions = [_version(1, 0.70), _version(2, 0.74, human=2)]
     one = story.review_effect(versions, versions[-1], _decisions([("a", "ana", "yes", "no")]), 2000).sentence()
