@@ -7,6 +7,7 @@ import streamlit as st
 
 from hitl_core import users
 from hitl_ui import state
+from hitl_ui.text import md_escape
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60
@@ -19,6 +20,11 @@ def required() -> bool:
 
 def page() -> None:
     """The sign-in page: a password form, and "Sign in with …" when OIDC is configured."""
+    with st.columns([1, 2, 1])[1]:  # a form-sized column, not a bar across a projector
+        _sign_in_form()
+
+
+def _sign_in_form() -> None:
     st.title("Sign in to HITL Workbench")
     st.caption("This workbench has accounts: every decision is stored under the account that made it.")
     if state.oidc_configured():
@@ -27,8 +33,8 @@ def page() -> None:
         st.caption("Your organisation's account must also be added here by an admin "
                    "(`python -m hitl_core users add EMAIL --role …`).")
         if st.user.is_logged_in:
-            st.error(f"{st.user.get('email') or st.user.get('name')} has no account on this workbench yet: "
-                     "ask an admin to add it.")
+            st.error(md_escape(f"{st.user.get('email') or st.user.get('name')} has no account on this workbench "
+                               "yet: ask an admin to add it."))
     failures, until = st.session_state.get("_sign_in_failures", (0, 0.0))
     with st.form("sign_in"):
         name = st.text_input("Name", key="sign_in_name")  # keyed: the same widget on every page's run
@@ -52,7 +58,7 @@ def sidebar_identity() -> None:
     """The signed-in account and its role, or (local mode) the name box with a plain word that it is unverified."""
     if state.accounts_on():
         role = state.role()
-        st.markdown(f"Signed in as **{state.user()}** · {role}")
+        st.markdown(f"Signed in as **{md_escape(state.user())}** · {role}")
         st.caption(users.ROLE_TEXT.get(role or "", ""))
         st.button("Sign out", on_click=state.sign_out, icon=":material/logout:")
         return
