@@ -174,9 +174,11 @@ def cost_sentence(data: CardData) -> str:
     if data.cost_model is None:
         return "No costs set, so no expected cost: a lead prices a wrong decision and a review on the Metrics page."
     model, guess = data.version_costs["model"], data.version_costs["majority"]
+    verdict = ("the model is cheaper" if model.high < guess.low else "the model costs more" if model.low > guess.high
+               else "no clear difference")
     return (f"Expected cost of the model's decisions on validation: {model.text()} "
-            f"({story.pct(costs.CONFIDENCE)} bootstrap interval), "
-            f"against {guess.text()} when always answering '{data.majority_class}'.")
+            f"({story.pct(costs.CONFIDENCE)} bootstrap interval), against {guess.text()} when always answering "
+            f"'{data.majority_class}': {verdict}.")
 
 
 def labels_sentence(data: CardData) -> str:

@@ -152,7 +152,10 @@ def test_a_card_with_a_brief_and_costs_tells_goal_checks_cost_and_stakeholders_a
     assert report.checks_sentence(card.checks, True).startswith(f"{sum(passed)} of 2 safety checks pass on v1")
     model = card.version_costs["model"]
     assert model.low <= model.per_row <= model.high
-    assert model.text() in report.cost_sentence(card) and "'" + card.majority_class + "'" in report.cost_sentence(card)
+    guess, sentence = card.version_costs["majority"], report.cost_sentence(card)
+    assert model.text() in sentence and guess.text() in sentence and f"'{card.majority_class}'" in sentence
+    verdict = "cheaper" if model.high < guess.low else "costs more" if model.low > guess.high else "no clear difference"
+    assert sentence.endswith(f"{verdict}.")
     page, text = report.to_html(card), report.to_markdown(card)
     for payload in ('<script>alert("', "<img src=x", '<a href="http://evil'):
         assert payload not in page
