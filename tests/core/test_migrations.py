@@ -115,3 +115,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30_000
     finally:
         store.engine.dispose()
+
+
+def test_the_schema_has_one_head() -> None:
+    """Parallel branches must be joined by a merge revision before they land, so every database ends alike."""
+    assert _heads() == [("0014",)]

@@ -16,10 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.add_column(sa.Column("costs_json", sa.Text, nullable=True))
+    # plain ADD COLUMN: a batch rebuild of ``projects`` on SQLite would drop a table others reference
+    op.add_column("projects", sa.Column("costs_json", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.drop_column("costs_json")
+    op.drop_column("projects", "costs_json")
