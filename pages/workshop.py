@@ -89,9 +89,9 @@ def _features(current: Round, project_now: Project) -> None:
     """The row's values in large type: what everyone in the room is deciding about."""
     values = row_values(project_now.id, project_now.dataset_hash, current.row_key)
     with st.container(key="workshop_features"):
-        columns = st.columns(min(4, max(1, len(values))))
+        columns = st.columns(2)
         for i, (name, value) in enumerate(values.items()):
-            columns[i % len(columns)].metric(str(name), workshop.value_text(value))
+            columns[i % 2].metric(str(name), workshop.value_text(value))
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -101,34 +101,32 @@ def shared_screen() -> None:
     if current is None:
         st.info("No row on the screen yet: the lead opens a round on this page.", icon=":material/co_present:")
         return
-    st.markdown(f"## Row {md_escape(current.row_key)} · what should "
-                f"*{md_escape(project.schema.target)}* be?")
-    _features(current, project)
+    st.markdown(f"## Row {md_escape(current.row_key)} · what should *{md_escape(project.schema.target)}* be?")
+    row, outcome = st.columns([2, 3], gap="large")
+    with row:
+        _features(current, project)
     if not current.revealed:
-        st.markdown(f"# {current.n_votes} {'vote' if current.n_votes == 1 else 'votes'} so far")
-        st.caption("Vote on the Workshop page from your phone. The tally and the model's answer appear when the lead "
-                   "reveals them." + (" Voting is closed." if not current.is_open else ""))
+        outcome.markdown(f"# {current.n_votes} {'vote' if current.n_votes == 1 else 'votes'} so far")
+        outcome.caption("Vote on the Workshop page from your phone. The tally and the model's answer appear when the "
+                        "lead reveals them." + (" Voting is closed." if not current.is_open else ""))
         return
     votes = round_votes(current.id, current.last_vote)
     result = workshop.Result(workshop.tally(votes, project.schema.classes), workshop.pairwise_agreement(votes),
                              current.predicted_label, current.confidence)
-    with st.container(key="workshop_big_sentence"):
-        st.markdown(f"## {md_escape(result.sentence())}")
+    with outcome:
+        st.markdown(f"### {md_escape(result.sentence())}")
         st.markdown(md_escape(result.agreement_sentence()))
-    chart, model = st.columns([3, 2])
-    chart.plotly_chart(workshop.tally_chart(result), width="stretch", key=f"workshop_tally_{current.id}")
-    if current.predicted_label is None:
-        model.info("This project has no trained model yet, so there is no answer to compare.")
-    else:
-        model.metric("The model says", current.predicted_label, help=f"Model v{current.model_version}")
-        model.metric("Its confidence", f"{current.confidence:.0%}")
-        with model.container(key="workshop_big_explanation"):
-            st.markdown(md_escape(shap_words(project.id, current.model_version, current.row_key,
-                                             current.predicted_label)))
-        model.caption(f"SHAP on model v{current.model_version}: each feature's push on the score of "
-                      f"'{md_escape(current.predicted_label)}'.")
-    if not current.is_open:
-        st.caption("This round is closed; its votes are stored as labels (kind “workshop”).")
+        st.plotly_chart(workshop.tally_chart(result), width="stretch", key=f"workshop_tally_{current.id}")
+        if current.predicted_label is None:
+            st.info("This project has no trained model yet, so there is no answer to compare.")
+        else:
+            with st.container(key="workshop_big_explanation"):
+                st.markdown(md_escape(shap_words(project.id, current.model_version, current.row_key,
+                                                 current.predicted_label)))
+            st.caption(f"Model v{current.model_version}, confidence {current.confidence:.0%}. SHAP: each feature's "
+                       f"push on the score of '{md_escape(current.predicted_label)}'."
+                       + (" This round is closed; its votes are stored as labels (kind “workshop”)."
+                          if not current.is_open else ""))
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -213,15 +211,27 @@ def lead_controls() -> None:
                "closes if the retrain policy says so.")
 
 
-st.title("Workshop")
-if lead:
+def screen_toggle() -> None:
+    """Leads switch this session to the shared screen and back (the address keeps it: ``?screen=1``)."""
     st.toggle("Shared screen (for the projector)", key="workshop_screen", on_change=_screen_changed,
               value=st.query_params.get(SCREEN_PARAM) == "1")
-if st.query_params.get(SCREEN_PARAM) == "1":
+
+
+on_screen = st.query_params.get(SCREEN_PARAM) == "1"
+if not on_screen:
+    st.title("Workshop")
+if on_screen:
+    # the projector shows the room's question, nothing else: no sidebar, little margin (static CSS, no data)
+    st.html("""<style>[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none;}
+    [data-testid="stMainBlockContainer"] {padding-top: 1.5rem;}</style>""")
     shared_screen()
+    if lead:
+        st.divider()
+        screen_toggle()
 elif lead:
-    st.caption("Open this page with `?screen=1` on the projector (or switch the toggle on); everyone else opens it "
-               "on their phone to vote.")
+    screen_toggle()
+    st.caption("Put this page on the projector with the toggle (or open it with `?screen=1`); everyone else opens "
+               "the Workshop page on their phone to vote.")
     lead_controls()
     st.divider()
     st.markdown("**Your own vote**")
