@@ -37,6 +37,10 @@ def test_a_viewer_votes_and_an_annotator_cannot_open_a_round(room) -> None:
     with pytest.raises(users.PermissionDenied, match="viewer may not run workshop"):
         actions.open_round(store, project.id, "vic", key)
     opened = actions.open_round(store, project.id, "lea", key)
+    events = len(store.events(project.id))
+    with pytest.raises(users.PermissionDenied, match="'eve' has no account, so may not vote"):
+        actions.cast_vote(store, project.id, "eve", opened.id, project.schema.classes[0])
+    assert len(store.events(project.id)) == events and store.workshop_round(project.id).n_votes == 0
     voted = actions.cast_vote(store, project.id, "vic", opened.id, project.schema.classes[0])
     assert voted.n_votes == 1 and voted.status == "voting"
     for verb in (actions.reveal_round, actions.close_round):
