@@ -96,7 +96,8 @@ def tally_chart(result: Result) -> go.Figure:
     colours = ["#ff7f0e" if c == result.predicted else "#1f77b4" for c in result.tally.index]
     fig = go.Figure(go.Bar(x=names, y=result.tally.to_numpy(), marker_color=colours, text=result.tally.to_numpy(),
                            textposition="outside", textfont=dict(size=28), cliponaxis=False))
-    title = "Votes" if result.predicted is None else f"Votes (orange: the model's answer, {plotly_text(result.predicted)})"
+    title = "Votes" if result.predicted is None else \
+        f"Votes (orange: the model's answer, {plotly_text(result.predicted)})"
     fig.update_layout(title=dict(text=title, font=dict(size=22)), template="plotly_white", height=300,
                       margin=dict(l=10, r=10, t=60, b=10), xaxis=dict(tickfont=dict(size=24)),
                       yaxis=dict(title="people", dtick=1, rangemode="tozero",

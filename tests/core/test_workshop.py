@@ -88,7 +88,8 @@ def test_votes_are_refused_once_the_round_is_closed_and_accepted_after_the_revea
     assert 0 < revealed.confidence <= 1 and revealed.model_version == 1
     actions.cast_vote(store, project.id, "val", opened.id, b)  # after the reveal: the prediction seen is recorded
     seen = store.decisions(project.id).set_index("user")
-    assert pd.isna(seen.loc["vic", "predicted_label"]) and seen.loc["val", "predicted_label"] == revealed.predicted_label
+    assert pd.isna(seen.loc["vic", "predicted_label"])
+    assert seen.loc["val", "predicted_label"] == revealed.predicted_label
     closed = actions.close_round(store, project.id, "lea", opened.id)
     assert closed.status == "closed" and closed.n_votes == 2
     with pytest.raises(actions.InvalidAction, match="is closed; vote on the row the lead has on the shared screen"):
