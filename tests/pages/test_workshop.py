@@ -44,6 +44,14 @@ def test_the_lead_opens_a_queue_row_votes_and_reveals(start_app, database_url) -
         store.engine.dispose()
     at = at.button(key="workshop_close").click().run()
     assert "closed" in _texts(at) and "## Waiting for the lead" in _texts(at)
+    at = at.button(key="workshop_next").click().run()  # the next queue row: the voted one has left the queue
+    store = _store(database_url)
+    try:
+        second = store.workshop_round(project.id)
+        assert second.row_key != queued and second.status == "voting"
+    finally:
+        store.engine.dispose()
+    assert f"Round #{second.id}** · row {second.row_key} · voting" in _texts(at)
 
 
 def test_the_shared_screen_hides_the_votes_until_the_reveal(start_app, database_url) -> None:
