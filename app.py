@@ -23,7 +23,8 @@ pages = {
     "Experiments": [st.Page("pages/simulation.py", title="Simulation", icon=":material/science:")],
 }
 if sign_in.required():  # with accounts, the sign-in form is the only page until someone signs in
-    st.navigation([st.Page(sign_in.page, title="Sign in", icon=":material/login:")]).run()
+    st.navigation(sign_in.stand_ins([page for section in pages.values() for page in section]),
+                  position="hidden").run()
     st.stop()
 navigation = st.navigation(pages)  # first, so the sidebar shows these pages even while the demo is set up
 state.ensure_demo_project()

@@ -18,6 +18,13 @@ def required() -> bool:
     return state.accounts_on() and state.signed_in() is None
 
 
+def stand_ins(pages: list) -> list:
+    """The sign-in form under every page's address, so a link to /review still opens Review after sign-in
+    (``pages[0]`` is the app's default page)."""
+    return [st.Page(page, title="Sign in", icon=":material/login:", default=not i,
+                    url_path=None if not i else real.url_path) for i, real in enumerate(pages)]
+
+
 def page() -> None:
     """The sign-in page: a password form, and "Sign in with …" when OIDC is configured."""
     with st.columns([1, 2, 1])[1]:  # a form-sized column, not a bar across a projector

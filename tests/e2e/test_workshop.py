@@ -20,11 +20,8 @@ PEOPLE = {"lea": ("lead", "lea password"), "vic": ("viewer", "vic password")}
 
 
 def _sign_in(page: Page, url: str, name: str) -> None:
-    """Sign in on the form every session meets first, then open the Workshop page from the sidebar.
-
-    (A deep link to /workshop before signing in can meet Streamlit's "Page not found": with accounts, only the
-    sign-in page is registered until someone signs in.)
-    """
+    """Sign in on the form every session meets first, then open the Workshop page from the sidebar, as a person
+    does (a deep link before signing in also works: tests/e2e/test_sign_in.py)."""
     page.goto(url)
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Password", exact=True).fill(PEOPLE[name][1])
