@@ -39,7 +39,7 @@ def _sign_in_form() -> None:
                   icon=":material/login:")
         st.caption("Your organisation's account must also be added here by an admin "
                    "(`python -m hitl_core users add EMAIL --role …`).")
-        if st.user.is_logged_in:
+        if st.user.get("is_logged_in", False):
             st.error(md_escape(f"{st.user.get('email') or st.user.get('name')} has no account on this workbench "
                                "yet: ask an admin to add it."))
     failures, until = st.session_state.get("_sign_in_failures", (0, 0.0))

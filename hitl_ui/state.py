@@ -69,7 +69,7 @@ def oidc_configured() -> bool:
 def signed_in() -> str | None:
     """The account this session signed in as (password or OIDC), if it still exists."""
     name = st.session_state.get(SIGNED_IN_KEY)
-    if name is None and oidc_configured() and st.user.is_logged_in:
+    if name is None and oidc_configured() and st.user.get("is_logged_in", False):
         name = st.user.get("email") or st.user.get("name")
     return name if name and store().user_role(name) is not None else None
 
@@ -108,7 +108,7 @@ def sign_in(name: str, password: str) -> bool:
 
 def sign_out() -> None:
     st.session_state.pop(SIGNED_IN_KEY, None)
-    if oidc_configured() and st.user.is_logged_in:
+    if oidc_configured() and st.user.get("is_logged_in", False):
         st.logout()
 
 

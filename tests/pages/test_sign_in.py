@@ -70,3 +70,15 @@ def test_the_first_account_made_on_the_people_page_keeps_its_maker_signed_in(sta
         store.engine.dispose()
     assert at.session_state["signed_in"] == "root"  # (AppTest drops the sidebar after a page switch)
     assert list(at.dataframe[0].value["name"]) == ["root"] and not at.info  # the admin's view of the page
+
+
+def test_with_auth_configured_the_form_offers_the_organisations_sign_in(start_app, database_url) -> None:
+    start_app()
+    _accounts(database_url)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "hitl", "client_secret": "secret",
+                          "server_metadata_url": "https://id.example.org/.well-known/openid-configuration"}
+    at.run()
+    assert "Sign in with your organisation's account" in [b.label for b in at.button]
+    assert any("must also be added here by an admin" in c.value for c in at.caption)
