@@ -63,7 +63,8 @@ def feedback_form(project: Project, version: ModelVersion, row_key: str, shap_e:
         feature = feature_col.selectbox("About one feature (optional)", [None, *shap_e.contributions.index],
                                         format_func=lambda f: "the whole explanation" if f is None else f,
                                         key=f"feedback_feature_{scope}")
-        note = st.text_input("Note (optional)", max_chars=actions.MAX_NOTE, key=f"feedback_note_{scope}",
+        note = st.text_input("Note on the explanation (optional)", max_chars=actions.MAX_NOTE,
+                             key=f"feedback_note_{scope}",
                              placeholder="What is wrong or helpful about it? Kept with the feedback.")
         sent = st.form_submit_button("Send feedback", icon=":material/rate_review:")
     if not sent:

@@ -25,10 +25,20 @@ def _editor(page: Page, first_header: str):
 def _retype_cell(page: Page, editor, column_x: int, text: str) -> None:
     """Select the first row's cell at ``column_x``, open its editor, replace its text and commit it."""
     editor.locator("canvas").first.scroll_into_view_if_needed()
-    editor.dblclick(position={"x": column_x, "y": ROW_HEIGHT + ROW_HEIGHT // 2})
     cell = page.locator("textarea.gdg-input")  # glide-data-grid's overlay editor for a text cell
+    for _ in range(5):  # a busy machine may still be drawing the grid when the first double-click lands
+        if not cell.is_visible():
+            editor.dblclick(position={"x": column_x, "y": ROW_HEIGHT + ROW_HEIGHT // 2})
+        try:
+            expect(cell).to_be_visible(timeout=3000)
+            break
+        except AssertionError:
+            continue
+    expect(cell).to_be_visible()
     cell.fill(text)
     cell.press("Enter")
+    expect(cell).to_be_hidden()  # committed to the grid
+    page.wait_for_timeout(500)  # the grid hands the edit to the form's widget state
 
 
 def test_edits_in_the_tables_are_saved_as_a_new_brief_version(app: App, page: Page):
