@@ -1,7 +1,9 @@
 """Feedback on explanations: stored with who and which model version through the write path, then counted."""
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ from hitl_core.explain import WHOLE_EXPLANATION, feedback_counts
 from hitl_core.migrations import upgrade_to_head
 from hitl_core.store import Store, event_record
 from tests.support.databases import create_project, database_url, pg_server  # noqa: F401 (fixtures)
+
+WAVE1 = Path(__file__).resolve().parents[1] / "fixtures" / "wave1.db"
 
 
 @pytest.fixture
@@ -109,18 +113,20 @@ def test_the_table_has_the_columns_a_withdrawal_deletes_by(store: Store) -> None
 
 
 def test_a_database_from_before_the_feedback_table_upgrades_and_keeps_its_rows(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = Store(url)
-    project = create_project(old, "wine")
-    decisions_before = len(old.events(project.id))
-    with old.engine.begin() as connection:  # as revision 0003 left it: no feedback table
-        connection.exec_driver_sql("DROP TABLE explanation_feedback")
-        connection.exec_driver_sql("DELETE FROM alembic_version WHERE version_num = '0010'")
-    old.engine.dispose()
+    path = tmp_path / "wave1.db"
+    shutil.copy(WAVE1, path)  # made by main before Alembic: no feedback table
+    url = f"sqlite:///{path}"
     engine = create_engine(url)
+    assert "explanation_feedback" not in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        decisions_before = connection.exec_driver_sql("SELECT count(*) FROM annotations").scalar()
     upgrade_to_head(engine)
     assert "explanation_feedback" in inspect(engine).get_table_names()
     engine.dispose()
     reopened = Store(url)
-    assert len(reopened.events(project.id)) == decisions_before
-    assert reopened.explanation_feedback(project.id).empty
+    try:
+        project = reopened.projects()[0]
+        assert len(reopened.decisions(project.id)) == decisions_before
+        assert reopened.explanation_feedback(project.id).empty
+    finally:
+        reopened.engine.dispose()
