@@ -59,8 +59,8 @@ def row_consensus(decisions: pd.DataFrame, *, min_agreement: float = MIN_AGREEME
     out["agreement"] = (first["n"] / n_votes).reindex(rows).astype(float)
     out["adjudicated"] = adjudicated.reindex(rows).astype(object)
     out["adjudicated"] = out["adjudicated"].where(out["adjudicated"].notna(), None)
-    disputed = out["tie"] | ((out["n_votes"] >= 2) & (out["agreement"] < min_agreement))
-    out["needs_adjudication"] = disputed & out["adjudicated"].isna()
+    contested = out["tie"] | ((out["n_votes"] >= 2) & (out["agreement"] < min_agreement))
+    out["needs_adjudication"] = contested & out["adjudicated"].isna()
     out["label"] = out["adjudicated"].where(out["adjudicated"].notna(), out["majority"])
     return out[columns]
 
@@ -81,12 +81,16 @@ def decided_labels(decisions: pd.DataFrame) -> pd.Series:
 
 def adjudication_queue(decisions: pd.DataFrame, *, min_agreement: float = MIN_AGREEMENT) -> pd.DataFrame:
     """Rows the lead must settle, ties first then the lowest agreement, with every vote listed."""
-    consensus = row_consensus(decisions, min_agreement=min_agreement)
-    queue = consensus[consensus["needs_adjudication"]]
+    queue = disputed(row_consensus(decisions, min_agreement=min_agreement))
     if queue.empty:
         return queue.assign(votes=pd.Series(dtype=object))
     votes = person_votes(decisions[decisions["row_key"].isin(queue.index)])
     listed = votes.groupby("row_key").apply(
         lambda f: ", ".join(f"{u}: {lab}" for u, lab in zip(f["user"], f["label"])), include_groups=False)
-    queue = queue.assign(votes=listed.reindex(queue.index))
+    return queue.assign(votes=listed.reindex(queue.index))
+
+
+def disputed(consensus: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`row_consensus` frame the lead must settle, ties first then the lowest agreement."""
+    queue = consensus[consensus["needs_adjudication"].astype(bool)]
     return queue.sort_values(["tie", "agreement"], ascending=[False, True])

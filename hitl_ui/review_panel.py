@@ -405,19 +405,20 @@ def _rest_of_panel(project: Project, version: ModelVersion, key: str, row: pd.Se
     store = state.store()
     st.markdown("**Decision history of this row**")
     decided = store.row_history(project.id, key)
+    shown = decided
     others = decided[decided["user"] != state.user()]
     if project.blind and not decided["user"].eq(state.user()).any() and not others.empty:
         st.caption(f"{others['user'].nunique()} other person(s) labelled this row; blind review shows their "
                    "labels after you give yours.")
-        decided = decided[decided["user"] == state.user()]
-    history = history_frame(decided)
+        shown = decided[decided["user"] == state.user()]
+    history = history_frame(shown)
     if history.empty:
         st.caption("No decisions on this row yet: its label is the one it came with.")
     else:
         st.dataframe(history, hide_index=True, key=f"review_history_{key}")
 
     if project.overlap > 1 and users.can(state.role(), "adjudicate") and not decided.empty:
-        _adjudication_form(project, key, store.row_history(project.id, key))
+        _adjudication_form(project, key, decided)
     complaint_panel(project, key)
     if project.blind:
         return

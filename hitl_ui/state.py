@@ -358,12 +358,18 @@ def _ranked_pool(project_id: int, version: int, last_decision_id: int, strategy:
                                 threads=settings().threads)
     labels = frame["label"]
     if overlap > 1:  # a row stays in the queue until enough people have labelled it
-        votes = consensus.row_consensus(store().decisions(project_id, up_to=last_decision_id))
+        votes = row_consensus(project_id, last_decision_id)
         short = votes.index[(votes["n_votes"] < overlap) & votes["adjudicated"].isna()]
         labels = labels.where(~labels.index.isin(short))
     ranked = active.rank_pool(strategy, frame[[f"p({c})" for c in project.schema.classes]], labels=labels,
                               features=features, batch_size=batch_size, seed=project.seed, threads=settings().threads)
     return ranked, str(ranked.attrs.get("reason", ""))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def row_consensus(project_id: int, last_decision_id: int) -> pd.DataFrame:
+    """Votes, majority and disputes per row up to a decision id: one read of the decisions per new decision."""
+    return consensus.row_consensus(store().decisions(project_id, up_to=last_decision_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

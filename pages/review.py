@@ -153,7 +153,7 @@ views = {
     "Unlabeled": pool.index[pool["label"].isna()],
     "Reviewed": pool.index[pool["reviewed"]],
     "Complaints": pool.index[pool.index.isin(complained)],
-    **({"To adjudicate": pd.Index(consensus.adjudication_queue(store.decisions(project.id)).index)}
+    **({"To adjudicate": consensus.disputed(state.row_consensus(project.id, last_decision)).index}
        if project.overlap > 1 else {}),
     "All": pool.index,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from hitl_core import actions
+from hitl_core.records import DecisionRequest
 from hitl_core.store import Store
 from tests.pages.conftest import APP
 
@@ -118,3 +119,19 @@ def test_personal_data_is_shown_to_a_signed_in_admin_and_masked_for_others(start
     assert values.loc[values["column"] == "email", "value"].tolist() == ["•••"]
     shown = {str(v) for d in annotator.dataframe for column in d.value.columns for v in d.value[column]}
     assert not shown & emails  # no table the annotator receives holds an address
+
+
+def test_a_tie_is_listed_under_to_adjudicate(start_app, database_url) -> None:
+    start_app()
+    store = _store(database_url)
+    actions.change_settings(store, 1, "local", overlap=2)
+    key = str(store.pool_rows(store.project(1))[0][0])
+    classes = store.project(1).schema.classes
+    actions.record_decision(store, 1, "ann", DecisionRequest(key, classes[0]))
+    actions.record_decision(store, 1, "bob", DecisionRequest(key, classes[1]))
+    store.engine.dispose()
+    at = _review(start_app)
+    show = next(r for r in at.radio if r.label == "Show")
+    assert "To adjudicate" in show.options
+    show.set_value("To adjudicate").run()
+    assert list(_table(at).value.index) == [key]
