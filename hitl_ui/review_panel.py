@@ -119,10 +119,10 @@ def row_values(row: pd.Series, schema: Schema, key: str, role: str | None = None
     if schema.id_column and schema.id_column not in schema.pii:
         entries.append((schema.id_column, key, "ID"))
     for column in visible_extra_columns(schema, role):
-        kind = "personal data (admins only)" if column in schema.pii else "sensitive, not a feature"
+        kind = "personal data (admin view)" if column in schema.pii else "sensitive, not a feature"
         entries.append((column, human_value(row.get(column)), kind))
     if role != "admin":
-        entries += [(column, PII_MASK, "personal data (masked for your role)") for column in schema.pii]
+        entries += [(column, PII_MASK, "personal data, masked") for column in schema.pii]
     for column in schema.features:
         role = "sensitive + feature" if column in schema.sensitive else "feature"
         entries.append((column, human_value(row.get(column)), role))
